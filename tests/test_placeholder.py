@@ -1,0 +1,1 @@
+def test_ok(): assert 1+1==2
