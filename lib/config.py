@@ -1,0 +1,134 @@
+"""The training configuration: one flat dataclass, its defaults, and checks of every value."""
+import dataclasses
+import inspect
+import math
+import re
+from dataclasses import dataclass, field
+
+from .errors import UserError
+
+ALGOS = ("no", "yes", "short")  # full-size baseline / progressive / full-size for the budget's epochs
+GROW_MODES = ("both", "width", "resolution")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "cifar10"  # cifar10 | cifar100 | fashionmnist | tinyimagenet
+    data_root: str = "data"  # folder holding the dataset's own folder (e.g. data/cifar-10-batches-py)
+    download: bool = False  # fetch the official archive when the dataset folder is missing
+    out_dir: str = "outputs/runs"  # run folders are out_dir/exp_name
+    exp_name: str = ""  # run folder name; empty -> derived from dataset, algo and seed
+    algo: str = "no"  # no: full-size baseline; yes: progressive; short: full size, budget-scaled
+    num_epochs: int = 100  # epochs of the full-size baseline (the budget is a fraction of these)
+    width: int = 64  # channels of the first stage at full size (64 = standard ResNet18)
+    schedule: str = ""  # progressive stages "W/R:SHARE,..."; empty -> lib.schedule.DEFAULT_SCHEDULE
+    grow: str = "both"  # ablation: grow both, only width, or only resolution
+    init: str = "split"  # weight-inheritance rule for new channels (lib.GROWTH_RULES)
+    budget: float | None = None  # fraction of the baseline's training time, in (0, 1); None = no budget
+    time_budget: str = ""  # wall-clock budget, e.g. "20m", "1h30m", "900s"; empty = none
+    batch_size: int = 128  # images per optimizer step, summed over all processes
+    lr: float = 0.2  # peak learning rate at this batch size (SGD, nesterov)
+    momentum: float = 0.9  # SGD momentum (nesterov)
+    weight_decay: float = 5e-4  # on conv/linear weights only, not on BN or biases
+    label_smoothing: float = 0.1
+    warmup_epochs: float = 1.0  # epochs of linear LR warm-up (of the baseline's length)
+    seed: int = 0  # seeds weights, data order, augmentation and growth
+    device: str = "auto"  # auto | cpu | cuda
+    train_subset: int = 0  # class-balanced subset of the training set; 0 = all
+    test_subset: int = 0  # class-balanced subset of the test set; 0 = all
+    compile: bool = False  # torch.compile the training step (CUDA); one compilation per stage
+    sync_bn: bool = False  # synchronise BN statistics across processes (multi-GPU)
+    calibration_steps: int = 5  # timed steps per stage when planning a budget (after 2 warm-up steps)
+    quiet: bool = False  # no progress bars
+    overwrite: bool = False  # replace a finished run of the same exp_name
+    resume: bool = False  # continue the run in out_dir/exp_name from its last checkpoint
+    debug: bool = False  # show full tracebacks
+    extra: dict = field(default_factory=dict)  # free-form notes recorded in config.json
+
+    def resolved_exp_name(self):
+        if self.exp_name:
+            return self.exp_name
+        return f"{self.dataset}_{self.algo}_w{self.width}_e{self.num_epochs}_s{self.seed}"
+
+
+def _field_comments(cls):
+    """{field: its trailing comment} read from the class source, so each flag's help is its unit comment."""
+    src = inspect.getsource(cls)
+    return dict(re.findall(r"^\s+(\w+): [^=]+=.*?  # (.+)$", src, flags=re.M))
+
+
+HELP = _field_comments(TrainConfig)
+
+# Keys that may differ between a run and its resumption (they do not change what is computed).
+RESUME_FREE_KEYS = ("resume", "overwrite", "quiet", "debug", "download", "device", "data_root", "extra")
+
+
+def config_fields():
+    """[(name, default, type)] of TrainConfig, for building CLIs and notebook parameters."""
+    return [(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory(), f.type)
+            for f in dataclasses.fields(TrainConfig)]
+
+
+def make_config(**kwargs):
+    """TrainConfig from keyword arguments; an unknown key is a UserError listing the valid ones."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(kwargs) - names)
+    if unknown:
+        raise UserError(f"unknown parameter(s) {', '.join(unknown)}; valid ones: {', '.join(sorted(names))}")
+    return check_config(TrainConfig(**kwargs))
+
+
+def parse_duration(text):
+    """'20m', '1h30m', '90s', '1.5h' or a number of seconds -> seconds (float)."""
+    s = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return float(s)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", s)
+    if not parts or "".join(a + b for a, b in parts) != s:
+        raise UserError(f"cannot read time budget {text!r}; write it like 20m, 1h30m or 900s")
+    return sum(float(v) * {"h": 3600, "m": 60, "s": 1}[u] for v, u in parts)
+
+
+def check_config(cfg):
+    """Validate values that do not need the data; return cfg. Raises UserError."""
+    from .datasets import DATASETS
+
+    if cfg.dataset not in DATASETS:
+        raise UserError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
+    if cfg.algo not in ALGOS:
+        raise UserError(f"unknown --algo {cfg.algo!r}; choose no (baseline), yes (progressive) or short")
+    if cfg.grow not in GROW_MODES:
+        raise UserError(f"unknown --grow {cfg.grow!r}; choose one of {', '.join(GROW_MODES)}")
+    if cfg.device not in DEVICES:
+        raise UserError(f"unknown --device {cfg.device!r}; choose one of {', '.join(DEVICES)}")
+    for name in ("num_epochs", "width", "batch_size"):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UserError(f"--{name} must be a positive whole number, got {v!r}")
+    for name in ("train_subset", "test_subset", "calibration_steps"):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise UserError(f"--{name} must be a whole number >= 0, got {v!r}")
+    for name in ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs"):
+        v = getattr(cfg, name)
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise UserError(f"--{name} must be a finite number >= 0, got {v!r}")
+    if cfg.lr == 0:
+        raise UserError("--lr is 0, so nothing would be learned; give a positive learning rate, e.g. --lr 0.2")
+    if cfg.label_smoothing >= 1:
+        raise UserError(f"--label_smoothing must be below 1, got {cfg.label_smoothing}")
+    if cfg.budget is not None and cfg.time_budget:
+        raise UserError("give either --budget (fraction of the baseline) or --time_budget (wall clock), not both")
+    if cfg.budget is not None and not (isinstance(cfg.budget, (int, float)) and 0 < cfg.budget < 1):
+        raise UserError(f"--budget {cfg.budget!r} is out of range; give a fraction of the baseline's time in (0, 1), e.g. 0.5")
+    if cfg.time_budget and parse_duration(cfg.time_budget) <= 0:
+        raise UserError(f"--time_budget {cfg.time_budget!r} must be a positive duration")
+    has_budget = cfg.budget is not None or bool(cfg.time_budget)
+    if cfg.algo == "no" and has_budget:
+        raise UserError("--algo no trains the full baseline; a budget applies to --algo yes or --algo short")
+    if cfg.algo == "short" and not has_budget:
+        raise UserError("--algo short needs a budget to scale to: add --budget 0.5 (or --time_budget 20m)")
+    if cfg.resume and cfg.overwrite:
+        raise UserError("--resume and --overwrite contradict each other; pick one")
+    return cfg

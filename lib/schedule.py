@@ -1,0 +1,164 @@
+"""Growth and learning-rate schedules as pure functions of training progress (0 = start, 1 = end)."""
+import json
+import math
+from dataclasses import dataclass
+
+from .errors import UserError
+
+# Stages as "WIDTH_FRACTION/RESOLUTION_FRACTION:SHARE", comma separated; SHARE is the stage's
+# fraction of the training epochs (the budget planner turns shares into seconds).
+DEFAULT_SCHEDULE = "0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4"
+BASELINE_SCHEDULE = "1/1:1"
+WIDTH_QUANTUM = 4  # channels; stage widths are multiples of this (hardware-friendly sizes)
+RESOLUTION_QUANTUM = 4  # px; stage resolutions are multiples of this
+MIN_RESOLUTION = 8  # px; the network needs >= 8 px to survive three stride-2 stages
+
+
+@dataclass(frozen=True)
+class Stage:
+    width_frac: float  # of the full width, in (0, 1]
+    res_frac: float  # of the dataset's full resolution, in (0, 1]
+    share: float  # of training (epochs), in (0, 1]; all shares sum to 1
+
+
+def parse_schedule(text):
+    """Parse '0.5/0.5:0.3,1/1:0.7' (or a JSON list of [w, r, share] / dicts) into validated stages."""
+    if isinstance(text, (list, tuple)) and all(isinstance(s, Stage) for s in text):
+        return validate_schedule(tuple(text))
+    text = str(text).strip()
+    try:
+        if text.startswith("["):
+            rows = json.loads(text)
+            stages = tuple(Stage(**r) if isinstance(r, dict) else Stage(*map(float, r)) for r in rows)
+        else:
+            stages = tuple(_parse_stage(part) for part in text.split(","))
+    except (ValueError, TypeError) as exc:
+        raise UserError(
+            f"cannot read schedule {text!r} ({exc}); write stages as WIDTH/RES:SHARE separated by commas, "
+            f"fractions of full size, e.g. --schedule {DEFAULT_SCHEDULE}"
+        ) from None
+    return validate_schedule(stages)
+
+
+def _parse_stage(part):
+    size, share = part.split(":")
+    width, res = size.split("/")
+    return Stage(float(width), float(res), float(share))
+
+
+def format_schedule(stages):
+    """Inverse of parse_schedule for the compact form."""
+    return ",".join(f"{s.width_frac:g}/{s.res_frac:g}:{s.share:g}" for s in stages)
+
+
+def validate_schedule(stages):
+    """Check a stage list is a possible growth plan; raise UserError naming the problem and the fix."""
+    if not stages:
+        raise UserError("schedule has no stages; give at least one, e.g. --schedule 1/1:1")
+    for i, s in enumerate(stages):
+        for name, v in (("width", s.width_frac), ("resolution", s.res_frac), ("share", s.share)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= 1):
+                raise UserError(f"schedule stage {i + 1}: {name} {v!r} must be a fraction in (0, 1]")
+    for i in range(1, len(stages)):
+        a, b = stages[i - 1], stages[i]
+        if b.width_frac < a.width_frac or b.res_frac < a.res_frac:
+            raise UserError(
+                f"schedule shrinks at stage {i + 1} ({a.width_frac:g}/{a.res_frac:g} -> {b.width_frac:g}/{b.res_frac:g}); "
+                "width and resolution may only stay or grow"
+            )
+    last = stages[-1]
+    if last.width_frac != 1 or last.res_frac != 1:
+        raise UserError(
+            f"schedule ends at {last.width_frac:g}/{last.res_frac:g}, not at full size; make the last stage 1/1:SHARE"
+        )
+    total = sum(s.share for s in stages)
+    if abs(total - 1) > 1e-6:
+        raise UserError(f"schedule shares sum to {total:g}, not 1; rescale them so they add up to 1")
+    return tuple(stages)
+
+
+def restrict_growth(stages, grow):
+    """Ablation: keep only width growth ('width'), only resolution growth ('resolution') or both."""
+    if grow == "both":
+        return tuple(stages)
+    if grow == "width":
+        return tuple(Stage(s.width_frac, 1.0, s.share) for s in stages)
+    if grow == "resolution":
+        return tuple(Stage(1.0, s.res_frac, s.share) for s in stages)
+    raise UserError(f"unknown --grow {grow!r}; choose width, resolution or both")
+
+
+def snap_width(full_width, frac):
+    """Stage width in channels: frac of full_width rounded to a multiple of WIDTH_QUANTUM."""
+    if frac >= 1:
+        return full_width
+    q = WIDTH_QUANTUM if full_width >= 2 * WIDTH_QUANTUM else 1
+    return int(min(full_width, max(q, q * round(full_width * frac / q))))
+
+
+def snap_resolution(full_res, frac):
+    """Stage resolution in px: frac of full_res rounded to a multiple of RESOLUTION_QUANTUM, >= MIN_RESOLUTION."""
+    if frac >= 1:
+        return full_res
+    q = RESOLUTION_QUANTUM
+    return int(min(full_res, max(MIN_RESOLUTION, q * round(full_res * frac / q))))
+
+
+def stage_sizes(stages, full_width, full_res):
+    """[(width, resolution)] of each stage, in channels and px."""
+    return [(snap_width(full_width, s.width_frac), snap_resolution(full_res, s.res_frac)) for s in stages]
+
+
+def stage_epochs(stages, num_epochs):
+    """Whole epochs per stage (cumulative rounding, so they sum to num_epochs); every stage gets >= 1."""
+    if num_epochs < len(stages):
+        raise UserError(
+            f"schedule has {len(stages)} stages but only {num_epochs} epochs; give --num_epochs >= {len(stages)} "
+            "or fewer stages"
+        )
+    bounds, cum = [], 0.0
+    for s in stages:
+        cum += s.share
+        bounds.append(round(cum * num_epochs))
+    bounds[-1] = num_epochs
+    epochs = [b - a for a, b in zip([0] + bounds[:-1], bounds)]
+    if min(epochs) < 1:
+        i = epochs.index(min(epochs))
+        raise UserError(
+            f"schedule stage {i + 1} (share {stages[i].share:g}) gets no whole epoch out of {num_epochs}; "
+            "raise --num_epochs or that stage's share"
+        )
+    return epochs
+
+
+def stage_bounds(lengths):
+    """Cumulative end of each stage as a fraction of the total (last is exactly 1.0)."""
+    total = float(sum(lengths))
+    out, cum = [], 0.0
+    for x in lengths:
+        cum += x
+        out.append(cum / total)
+    out[-1] = 1.0
+    return out
+
+
+def stage_at(bounds, progress):
+    """Index of the stage active at progress in [0, 1], given stage_bounds."""
+    for i, b in enumerate(bounds):
+        if progress < b - 1e-12:
+            return i
+    return len(bounds) - 1
+
+
+def lr_at(progress, peak_lr, warmup_frac):
+    """Linear warm-up from 0 to peak_lr over warmup_frac, then linear decay to 0 at progress 1."""
+    p = min(max(progress, 0.0), 1.0)
+    if warmup_frac > 0 and p < warmup_frac:
+        return peak_lr * p / warmup_frac
+    return peak_lr * max(0.0, 1.0 - p) / max(1e-12, 1.0 - warmup_frac)
+
+
+def size_at(stages, full_width, full_res, progress, lengths=None):
+    """(width, resolution) at a point of training; lengths default to the stages' shares."""
+    bounds = stage_bounds(lengths if lengths is not None else [s.share for s in stages])
+    return stage_sizes(stages, full_width, full_res)[stage_at(bounds, progress)]

@@ -1,0 +1,61 @@
+import pytest
+
+from lib.budget import check_time_budget, plan_budget
+from lib.errors import UserError
+from lib.schedule import lr_at, parse_schedule, stage_at
+
+STAGES = parse_schedule("0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4")
+FAKE_IPS = [4000.0, 1500.0, 700.0]  # images/s of each stage on a made-up device
+
+
+@pytest.mark.parametrize("budget_s", [10.0, 120.0, 3600.0])
+def test_plan_fills_the_budget_and_keeps_epoch_ratios(budget_s):
+    plan = plan_budget(STAGES, FAKE_IPS, 10_000, budget_s)
+    assert sum(plan["seconds"]) == pytest.approx(budget_s)
+    assert plan["predicted_s"] == pytest.approx(budget_s)
+    e = plan["epochs"]
+    assert e[0] / e[2] == pytest.approx(0.3 / 0.4) and e[1] / e[2] == pytest.approx(0.3 / 0.4)
+    # seconds follow epochs / throughput
+    for ep, sec, ips in zip(e, plan["seconds"], FAKE_IPS):
+        assert sec == pytest.approx(ep * 10_000 / ips)
+    assert plan["time_bounds"][-1] == 1.0
+    assert plan["time_bounds"] == sorted(plan["time_bounds"])
+
+
+def test_the_last_stage_is_full_size_and_longest_in_time():
+    plan = plan_budget(STAGES, FAKE_IPS, 10_000, 100.0)
+    assert (STAGES[-1].width_frac, STAGES[-1].res_frac) == (1, 1)
+    assert plan["seconds"][-1] == max(plan["seconds"])
+
+
+def test_slower_device_gets_fewer_epochs_in_the_same_budget():
+    fast = plan_budget(STAGES, FAKE_IPS, 10_000, 100.0)
+    slow = plan_budget(STAGES, [x / 2 for x in FAKE_IPS], 10_000, 100.0)
+    assert sum(slow["epochs"]) == pytest.approx(sum(fast["epochs"]) / 2)
+
+
+@pytest.mark.parametrize("speed", [0.5, 1.0, 2.0])
+def test_lr_reaches_zero_at_budget_end_when_stages_run_off_plan(speed):
+    """Simulate steps that take `speed` times the planned time: progress is time spent / budget."""
+    budget_s, step_s = 60.0, 0.05 * speed
+    plan = plan_budget(STAGES, FAKE_IPS, 10_000, budget_s)
+    t, lrs, stages_seen = 0.0, [], []
+    while t / budget_s < 1:
+        p = t / budget_s
+        lrs.append(lr_at(p, 0.4, 0.05))
+        stages_seen.append(stage_at(plan["time_bounds"], p))
+        t += step_s
+    assert lrs[-1] <= 0.4 * step_s / budget_s / 0.95 + 1e-9  # the last step runs at ~zero LR
+    assert stages_seen == sorted(stages_seen) and stages_seen[-1] == 2
+    assert max(lrs) == pytest.approx(0.4, rel=0.01)
+
+
+def test_time_budget_must_cover_calibration_and_one_epoch():
+    check_time_budget(100.0, 5.0, 20.0)
+    with pytest.raises(UserError, match="shorter than calibration"):
+        check_time_budget(20.0, 5.0, 20.0)
+
+
+def test_plan_rejects_nonpositive_budget():
+    with pytest.raises(UserError, match="budget"):
+        plan_budget(STAGES, FAKE_IPS, 10_000, -3.0)

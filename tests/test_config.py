@@ -1,0 +1,34 @@
+import pytest
+
+from lib.config import make_config, parse_duration
+from lib.errors import UserError
+
+
+@pytest.mark.parametrize("text, seconds", [("20m", 1200), ("1h30m", 5400), ("90s", 90), ("1.5h", 5400), ("45", 45)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dataset="mnist"), "unknown dataset 'mnist'"),
+    (dict(algo="maybe"), "unknown --algo"),
+    (dict(budget=1.5, algo="yes"), "out of range"),
+    (dict(budget=0.5, time_budget="10m", algo="yes"), "not both"),
+    (dict(budget=0.5), "applies to --algo yes"),
+    (dict(algo="short"), "needs a budget"),
+    (dict(time_budget="ten minutes", algo="yes"), "cannot read time budget"),
+    (dict(batch_size=0), "--batch_size must be a positive"),
+    (dict(width=-8), "--width must be a positive"),
+    (dict(lr=float("nan")), "--lr must be a finite"),
+    (dict(resume=True, overwrite=True), "contradict"),
+    (dict(colour="red"), "unknown parameter"),
+])
+def test_bad_config_names_the_problem(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        make_config(**kwargs)
+
+
+@pytest.mark.parametrize("budget", [0.0, -0.5, 1.0, 2.0])
+def test_budget_outside_zero_one_is_rejected(budget):
+    with pytest.raises(UserError, match="out of range"):
+        make_config(algo="yes", budget=budget)

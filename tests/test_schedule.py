@@ -1,0 +1,84 @@
+import pytest
+
+from lib.errors import UserError
+from lib.schedule import (DEFAULT_SCHEDULE, Stage, format_schedule, lr_at, parse_schedule, restrict_growth, size_at,
+                          snap_resolution, snap_width, stage_at, stage_bounds, stage_epochs, stage_sizes)
+
+
+def test_default_schedule_parses_and_ends_full_size():
+    stages = parse_schedule(DEFAULT_SCHEDULE)
+    assert stages[-1].width_frac == 1 and stages[-1].res_frac == 1
+    assert abs(sum(s.share for s in stages) - 1) < 1e-9
+    assert parse_schedule(format_schedule(stages)) == stages
+
+
+def test_json_form_equals_compact_form():
+    assert parse_schedule('[[0.5, 0.5, 0.25], {"width_frac": 1, "res_frac": 1, "share": 0.75}]') == \
+        parse_schedule("0.5/0.5:0.25,1/1:0.75")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1/1:0.5,0.5/0.5:0.5", "shrinks"),
+    ("0.5/0.5:0.5,0.75/1:0.5", "not at full size"),
+    ("0.5/0.5:0.5,1/1:0.4", "sum to 0.9"),
+    ("0.5/1.5:0.5,1/1:0.5", "resolution 1.5"),
+    ("0/1:0.5,1/1:0.5", "width 0"),
+    ("half/1:1", "cannot read schedule"),
+    ("", "cannot read schedule"),
+])
+def test_bad_schedules_name_the_problem(text, message):
+    with pytest.raises(UserError, match=message):
+        parse_schedule(text)
+
+
+def test_stage_epochs_sum_and_reject_too_few_epochs():
+    stages = parse_schedule("0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4")
+    assert stage_epochs(stages, 10) == [3, 3, 4]
+    assert sum(stage_epochs(stages, 37)) == 37
+    with pytest.raises(UserError, match="only 2 epochs"):
+        stage_epochs(stages, 2)
+    with pytest.raises(UserError, match="no whole epoch"):
+        stage_epochs(parse_schedule("0.5/0.5:0.05,1/1:0.95"), 5)
+
+
+@pytest.mark.parametrize("full, frac, expect", [(64, 0.5, 32), (64, 0.75, 48), (16, 0.5, 8), (16, 0.75, 12),
+                                                (64, 1.0, 64), (4, 0.5, 2), (16, 0.01, 4)])
+def test_snap_width(full, frac, expect):
+    assert snap_width(full, frac) == expect
+
+
+@pytest.mark.parametrize("full, frac, expect", [(32, 0.5, 16), (32, 0.75, 24), (64, 0.5, 32), (28, 0.75, 20),
+                                                (32, 0.1, 8), (28, 1.0, 28)])
+def test_snap_resolution(full, frac, expect):
+    assert snap_resolution(full, frac) == expect
+
+
+def test_stage_at_and_size_at_follow_progress():
+    stages = parse_schedule("0.5/0.5:0.25,0.75/0.75:0.25,1/1:0.5")
+    bounds = stage_bounds([s.share for s in stages])
+    assert bounds == [0.25, 0.5, 1.0]
+    assert [stage_at(bounds, p) for p in (0, 0.249, 0.25, 0.6, 1.0)] == [0, 0, 1, 2, 2]
+    assert size_at(stages, 64, 32, 0.0) == (32, 16)
+    assert size_at(stages, 64, 32, 0.3) == (48, 24)
+    assert size_at(stages, 64, 32, 0.99) == (64, 32)
+    widths = [size_at(stages, 64, 32, p / 100)[0] for p in range(101)]
+    assert widths == sorted(widths)  # growth is monotone
+
+
+def test_lr_warms_up_then_reaches_zero_at_the_end():
+    assert lr_at(0.0, 0.2, 0.1) == 0
+    assert lr_at(0.1, 0.2, 0.1) == pytest.approx(0.2)
+    assert lr_at(0.55, 0.2, 0.1) == pytest.approx(0.1)
+    assert lr_at(1.0, 0.2, 0.1) == 0
+    assert lr_at(1.3, 0.2, 0.1) == 0
+    lrs = [lr_at(p / 100, 0.2, 0.1) for p in range(10, 101)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_restrict_growth_ablations():
+    stages = parse_schedule("0.5/0.25:0.5,1/1:0.5")
+    assert restrict_growth(stages, "width") == (Stage(0.5, 1.0, 0.5), Stage(1, 1.0, 0.5))
+    assert restrict_growth(stages, "resolution") == (Stage(1.0, 0.25, 0.5), Stage(1.0, 1, 0.5))
+    assert stage_sizes(restrict_growth(stages, "resolution"), 16, 32) == [(16, 8), (16, 32)]
+    with pytest.raises(UserError, match="unknown --grow"):
+        restrict_growth(stages, "depth")
