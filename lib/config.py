@@ -100,6 +100,10 @@ def check_config(cfg):
         raise UserError(f"unknown --algo {cfg.algo!r}; choose no (baseline), yes (progressive) or short")
     if cfg.grow not in GROW_MODES:
         raise UserError(f"unknown --grow {cfg.grow!r}; choose one of {', '.join(GROW_MODES)}")
+    from .grow import GROWTH_RULES
+
+    if cfg.init not in GROWTH_RULES:
+        raise UserError(f"unknown --init {cfg.init!r}; choose one of {', '.join(GROWTH_RULES)}")
     if cfg.device not in DEVICES:
         raise UserError(f"unknown --device {cfg.device!r}; choose one of {', '.join(DEVICES)}")
     for name in ("num_epochs", "width", "batch_size"):

@@ -6,6 +6,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .errors import UserError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -45,10 +47,13 @@ def wrap(model, info, device, sync_bn=False):
     """The module to train: DDP around `model` (re-done after every growth, since parameters change)."""
     if not info.enabled:
         return model
-    if sync_bn:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index if device.index is not None else info.local_rank] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=not sync_bn)
+    if not sync_bn:
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if device.type != "cuda":
+        raise UserError("--sync_bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU version); drop --sync_bn")
+    model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
 
 
 def unsync_batchnorm(model):
@@ -65,6 +70,15 @@ def unsync_batchnorm(model):
         else:
             unsync_batchnorm(child)
     return model
+
+
+def average_buffers(model, info):
+    """Average BN running statistics over processes: every rank then holds the same model."""
+    if info.enabled:
+        for buf in model.buffers():
+            if buf.is_floating_point():
+                dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+                buf /= info.world_size
 
 
 def all_reduce_sum(tensor, info):

@@ -22,6 +22,7 @@ def test_parse_duration(text, seconds):
     (dict(lr=float("nan")), "--lr must be a finite"),
     (dict(resume=True, overwrite=True), "contradict"),
     (dict(colour="red"), "unknown parameter"),
+    (dict(init="magic"), "unknown --init 'magic'"),
 ])
 def test_bad_config_names_the_problem(kwargs, message):
     with pytest.raises(UserError, match=message):

@@ -1,0 +1,358 @@
+"""The training loop: one function runs the baseline, progressive growth and budgeted runs."""
+import contextlib
+import dataclasses
+import hashlib
+import itertools
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import distributed as dist
+from .augment import augment_batch
+from .budget import baseline_seconds, check_time_budget, measure_throughput, plan_budget
+from .checkpoint import CHECKPOINT_NAME, config_differences, load_checkpoint, save_checkpoint
+from .config import TrainConfig, make_config, parse_duration
+from .errors import UserError
+from .flops import flops_per_image
+from .grow import widen
+from .loader import DeviceLoader, epoch_seed
+from .model import resnet18
+from .records import append_jsonl, env_info, rewrite_jsonl, write_json
+from .rundir import METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
+from .schedule import (BASELINE_SCHEDULE, DEFAULT_SCHEDULE, lr_at, parse_schedule, restrict_growth, stage_at,
+                       stage_bounds, stage_epochs, stage_sizes)
+
+NAN_CHECK_EVERY = {"cpu": 1, "cuda": 25}  # steps between finite-loss checks (each one syncs a GPU)
+EVAL_BATCH = 1024  # images per evaluation batch
+
+
+def train(cfg=None, **kwargs):
+    """Train one run described by a TrainConfig (or its fields as keywords); returns the summary dict.
+
+    Writes out_dir/exp_name/{config.json, env.json, metrics.jsonl (per epoch, as it goes),
+    checkpoint.pt (every epoch and growth), summary.json (only once the run has finished)}.
+    """
+    cfg = cfg if isinstance(cfg, TrainConfig) else make_config(**{**(cfg or {}), **kwargs})
+    t_start = time.perf_counter()
+    device = _pick_device(cfg.device)
+    info = dist.setup(device.type)
+    if device.type == "cuda" and info.enabled:
+        device = torch.device("cuda", info.local_rank)
+    try:
+        return _run(cfg, device, info, t_start)
+    finally:
+        dist.teardown(info)
+
+
+def _run(cfg, device, info, t_start):
+    torch.manual_seed(cfg.seed), np.random.seed(cfg.seed % 2**32), random.seed(cfg.seed)
+    run_dir = prepare_run_dir(cfg, info.is_main)
+    train_x, train_y, test_x, test_y, spec = load_run_data(cfg)
+    stages = parse_schedule(cfg.schedule or DEFAULT_SCHEDULE) if cfg.algo == "yes" else parse_schedule(BASELINE_SCHEDULE)
+    stages = restrict_growth(stages, cfg.grow)
+    sizes = stage_sizes(stages, cfg.width, spec.resolution)
+    if cfg.batch_size % info.world_size:
+        raise UserError(f"--batch_size {cfg.batch_size} does not split over {info.world_size} processes; "
+                        f"give a multiple of {info.world_size}")
+    loader = DeviceLoader(train_x, train_y, cfg.batch_size, device, cfg.seed, True, info.rank, info.world_size)
+    test_loader = DeviceLoader(test_x, test_y, EVAL_BATCH, device, train=False, rank=info.rank,
+                               world_size=info.world_size)
+    cuda = device.type == "cuda"
+    fmt = torch.channels_last if cuda else torch.contiguous_format
+    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+
+    def new_model(width):
+        model = resnet18(spec.num_classes, width, spec.in_channels).to(device, memory_format=fmt)
+        return model, _make_optimizer(model, cfg)
+
+    def run_step(model, opt, xb, yb, res, gen=None):
+        x = augment_batch(xb, spec, res, gen, train=True).contiguous(memory_format=fmt)  # [B, C, res, res]
+        with amp():
+            out = model(x)
+            loss = criterion(out, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach(), (out.argmax(1) == yb).sum()
+
+    # --- the plan: progress is steps done (epoch runs) or seconds spent (budget runs) ---
+    spe = len(loader)  # optimizer steps per epoch
+    budget_s, plan = None, None
+    if cfg.algo == "short" and cfg.budget is not None:
+        total_steps = max(1, round(cfg.budget * cfg.num_epochs * spe))
+        lengths, run_epochs = [1.0], total_steps / spe
+    elif cfg.budget is not None or cfg.time_budget:
+        plan = {} if cfg.resume else _calibrate(cfg, stages, sizes, loader, new_model, run_step, sync, spec, info)
+        budget_s = plan.get("train_budget_s")
+        total_steps, lengths, run_epochs = None, plan.get("time_bounds", [1.0]), sum(plan.get("epochs", [0]))
+    else:
+        epochs = stage_epochs(stages, cfg.num_epochs)
+        total_steps, lengths, run_epochs = cfg.num_epochs * spe, epochs, cfg.num_epochs
+    if budget_s is None and cfg.time_budget and cfg.algo == "short":
+        budget_s = parse_duration(cfg.time_budget)
+
+    model, optimizer = new_model(sizes[0][0])
+    state = dict(epoch=0, batch=0, step=0, spent_s=0.0, stage=0, rows=[], growth=[], stage_s=[0.0] * len(stages),
+                 stage_images=[0] * len(stages), plan=plan, partial=None, gen_state=None, checkpoint_epoch=None)
+    if cfg.resume:
+        model, optimizer = _resume(cfg, run_dir, state, new_model, device)
+        plan = state["plan"]
+        if plan:
+            budget_s, lengths = plan["train_budget_s"], plan["time_bounds"]
+            run_epochs = sum(plan["epochs"])
+    bounds = stage_bounds(lengths)
+    warmup_frac = min(0.5, cfg.warmup_epochs / max(run_epochs or cfg.num_epochs, 1e-9))
+    net = _wrap(model, cfg, info, device)
+    paths = {k: os.path.join(run_dir, v) for k, v in
+             (("metrics", METRICS_NAME), ("ckpt", CHECKPOINT_NAME), ("summary", SUMMARY_NAME))}
+    if info.is_main and not cfg.resume:
+        write_json(os.path.join(run_dir, "config.json"), dataclasses.asdict(cfg))
+        write_json(os.path.join(run_dir, "env.json"), env_info(device) | {"world_size": info.world_size})
+    show = info.is_main and not cfg.quiet and sys.stderr.isatty()
+
+    def progress(step, spent):
+        if budget_s is None:
+            return step / total_steps
+        return dist.broadcast_value(spent / budget_s, info, device)
+
+    def checkpoint(**position):
+        state["checkpoint_epoch"] = position["epoch"]
+        if info.is_main:
+            save_checkpoint(paths["ckpt"], {**state, **position, "config": dataclasses.asdict(cfg),
+                                            "model": model.state_dict(), "width": model.width,
+                                            "optimizer": optimizer.state_dict(), "rng": _rng_states()})
+        dist.barrier(info)
+
+    # --- the loop ---
+    done = False
+    for epoch in itertools.count(state["epoch"]):
+        gen = torch.Generator(device=device).manual_seed(epoch_seed(cfg.seed, epoch, 1 + info.rank))
+        loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+        start, partial = (state["batch"], state["partial"]) if epoch == state["epoch"] else (0, None)
+        if partial:  # resuming mid-epoch (a growth checkpoint): restore the epoch's running totals
+            gen.set_state(state["gen_state"])
+            loss_sum += partial["loss_sum"]
+            correct += partial["correct"]
+            seen = partial["seen"]
+        bar = tqdm(total=spe, initial=start, desc=f"epoch {epoch + 1}", disable=not show, leave=False)
+        sync()
+        t0 = time.perf_counter() - (partial["epoch_s"] if partial else 0.0)  # epoch time so far counts
+        mark = time.perf_counter()  # start of the current stage's uncounted time
+        for i, (xb, yb) in enumerate(loader.batches(epoch, start), start):
+            p = progress(state["step"], state["spent_s"] + time.perf_counter() - t0)
+            if p >= 1:
+                done = True
+                break
+            k = stage_at(bounds, p)
+            if k != state["stage"]:  # growth: widen (optimizer carried), raise resolution, checkpoint
+                sync()
+                t_grow = time.perf_counter()
+                state["stage_s"][state["stage"]] += t_grow - mark
+                model, net = _grow(model, optimizer, sizes[k][0], cfg, k, info, device, fmt, net)
+                state["growth"].append(dict(epoch=epoch, batch=i, step=state["step"], stage=k, width=sizes[k][0],
+                                            resolution=sizes[k][1], seconds=time.perf_counter() - t_grow))
+                state["stage"] = k
+                mark = time.perf_counter()
+                checkpoint(epoch=epoch, batch=i, gen_state=gen.get_state(),
+                           partial=dict(loss_sum=loss_sum.item(), correct=correct.item(), seen=seen,
+                                        epoch_s=mark - t0))
+            lr = lr_at(p, cfg.lr, warmup_frac)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            try:
+                loss, hits = run_step(net, optimizer, xb, yb, sizes[state["stage"]][1], gen)
+            except torch.OutOfMemoryError:
+                raise UserError(f"out of memory at --batch_size {cfg.batch_size} (width {model.width}, "
+                                f"{sizes[state['stage']][1]} px); try --batch_size {max(1, cfg.batch_size // 2)}") from None
+            loss_sum += loss * len(yb)
+            correct += hits
+            seen += len(yb)
+            state["step"] += 1
+            state["stage_images"][state["stage"]] += len(yb) * info.world_size
+            if state["step"] % NAN_CHECK_EVERY[device.type] == 0 and not torch.isfinite(loss_sum):
+                raise UserError(f"loss became {loss.item()} at epoch {epoch + 1}, step {state['step']}; lower --lr "
+                                f"(now {cfg.lr:g}); {_kept(state, run_dir)}")
+            bar.update(1)
+            if budget_s is not None and cuda and i % 10 == 0:
+                sync()  # keep the wall clock honest while the GPU queue runs ahead
+            if total_steps is not None and state["step"] >= total_steps:
+                done = True
+                break
+        sync()
+        bar.close()
+        now = time.perf_counter()
+        epoch_s = now - t0
+        state["stage_s"][state["stage"]] += now - mark
+        state["spent_s"] += epoch_s
+        if seen == 0:
+            break
+        stats = dist.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
+                                                 torch.tensor(seen, dtype=torch.float64, device=device)]), info)
+        dist.average_buffers(model, info)
+        t_eval = time.perf_counter()
+        test_loss, test_acc = evaluate(model, test_loader, spec, criterion, amp, fmt, info)
+        row = dict(epoch=epoch + 1, stage=state["stage"] + 1, width=model.width, resolution=sizes[state["stage"]][1],
+                   lr=lr, train_loss=stats[0].item() / stats[2].item(), train_acc=100 * stats[1].item() / stats[2].item(),
+                   test_loss=test_loss, test_acc=test_acc, epoch_train_s=epoch_s, elapsed_train_s=state["spent_s"],
+                   images_per_s=stats[2].item() / max(epoch_s, 1e-9), eval_s=time.perf_counter() - t_eval,
+                   progress=min(1.0, progress(state["step"], state["spent_s"])))
+        if not math.isfinite(row["train_loss"]):
+            raise UserError(f"loss became {row['train_loss']} in epoch {epoch + 1}; lower --lr (now {cfg.lr:g}); "
+                            f"{_kept(state, run_dir)}")
+        state["rows"].append(row)
+        if info.is_main:
+            append_jsonl(paths["metrics"], row)
+            if not cfg.quiet:
+                print(f"epoch {row['epoch']:>3} stage {row['stage']} w{row['width']}@{row['resolution']}px "
+                      f"loss {row['train_loss']:.3f} test {row['test_acc']:.2f}% {epoch_s:.1f}s", flush=True)
+        checkpoint(epoch=epoch + 1, batch=0, gen_state=None, partial=None)
+        if done or (total_steps is not None and state["step"] >= total_steps):
+            break
+
+    summary = _summary(cfg, state, stages, sizes, spec, plan, time.perf_counter() - t_start, info, device,
+                       spe * cfg.batch_size) | {"weights_sha1": weights_digest(model)}
+    if info.is_main:
+        write_json(paths["summary"], summary)
+    return summary
+
+
+def evaluate(model, loader, spec, criterion, amp, fmt, info):
+    """(mean loss, accuracy in %) of `model` on a loader's split at the dataset's full resolution."""
+    was_training = model.training
+    model.eval()
+    device = loader.y.device
+    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
+    with torch.no_grad():
+        for xb, yb in loader.batches():
+            x = augment_batch(xb, spec, spec.resolution, None, train=False).contiguous(memory_format=fmt)
+            with amp():
+                out = model(x)
+            totals += torch.stack([criterion(out.float(), yb) * len(yb), (out.argmax(1) == yb).sum(),
+                                   torch.tensor(len(yb), device=device)]).double()
+    model.train(was_training)
+    totals = dist.all_reduce_sum(totals, info)
+    return totals[0].item() / totals[2].item(), 100 * totals[1].item() / totals[2].item()
+
+
+def _kept(state, run_dir):
+    if state["checkpoint_epoch"] is None:
+        return "no checkpoint was written yet"
+    return f"the last good checkpoint (epoch {state['checkpoint_epoch']}) is kept in {run_dir}"
+
+
+def weights_digest(model):
+    """SHA-1 of all parameters and buffers: equal digests mean bit-identical models."""
+    h = hashlib.sha1()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _pick_device(name):
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu (or auto)")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def _make_optimizer(model, cfg):
+    """SGD with nesterov momentum; weight decay on conv/linear weights only (not BN, not biases)."""
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    return torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+                            {"params": no_decay, "weight_decay": 0.0}],
+                           lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+
+
+def _wrap(model, cfg, info, device):
+    net = dist.wrap(model, info, device, cfg.sync_bn)
+    return torch.compile(net, dynamic=False) if cfg.compile else net
+
+
+def _grow(model, optimizer, width, cfg, stage, info, device, fmt, net):
+    """Widen to `width` (a no-op when only the resolution changes) and re-wrap for DDP/compile."""
+    if width == model.width:
+        return model, net
+    if cfg.sync_bn:
+        dist.unsync_batchnorm(model)
+    # the same seed on every process, so every rank grows identically
+    model = widen(model, width, rule=cfg.init, optimizer=optimizer, seed=cfg.seed * 1000 + stage)
+    model = model.to(device, memory_format=fmt)
+    return model, _wrap(model, cfg, info, device)
+
+
+def _calibrate(cfg, stages, sizes, loader, new_model, run_step, sync, spec, info):
+    """Measure each stage's images/s, then plan stage lengths so the predicted total fits the budget."""
+    batches = itertools.cycle(list(itertools.islice(loader.batches(0), cfg.calibration_steps + 2)))
+    table, calib_s, timed = measure_throughput(new_model, run_step, sizes + [(cfg.width, spec.resolution)], batches,
+                                               max(1, cfg.calibration_steps), sync)
+    ips = [table[s] * info.world_size for s in sizes]
+    n_train = len(loader) * cfg.batch_size
+    full_ips = table[(cfg.width, spec.resolution)] * info.world_size
+    base_s = baseline_seconds(cfg.num_epochs, n_train, full_ips)
+    total_s = cfg.budget * base_s if cfg.budget else parse_duration(cfg.time_budget)
+    check_time_budget(total_s, calib_s, min(n_train / x for x in ips))
+    plan = plan_budget(stages, ips, n_train, total_s - calib_s)
+    flops = [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
+    return plan | dict(images_per_s=ips, calibration_s=calib_s, calibration_steps=timed, budget_s=total_s,
+                       train_budget_s=total_s - calib_s, baseline_predicted_s=base_s, sizes=sizes,
+                       predicted_saving=1 - total_s / base_s, forward_flops_per_image=flops)
+
+
+def _resume(cfg, run_dir, state, new_model, device):
+    saved = load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))
+    diff = config_differences(saved["config"], dataclasses.asdict(cfg))
+    if diff:
+        pairs = ", ".join(f"{k}: {saved['config'].get(k)!r} -> {getattr(cfg, k, None)!r}" for k in diff)
+        raise UserError(f"checkpoint in {run_dir} was made with a different config ({pairs}); "
+                        "resume with the same flags, or start over with --overwrite")
+    model, optimizer = new_model(saved["width"])
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    for key in state:
+        state[key] = saved.get(key, state[key])
+    _set_rng_states(saved["rng"])
+    rewrite_jsonl(os.path.join(run_dir, METRICS_NAME), state["rows"])  # drop epochs after the checkpoint
+    return model, optimizer
+
+
+def _rng_states():
+    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+
+
+def _set_rng_states(s):
+    torch.set_rng_state(s["torch"]), np.random.set_state(s["numpy"]), random.setstate(s["python"])
+    if s.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def _summary(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_train):
+    rows = state["rows"]
+    flops = [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
+    per_stage = [dict(width=w, resolution=r, share=s.share, seconds=t, images=n, forward_flops_per_image=f,
+                      train_flops=3 * f * n) for (w, r), s, t, n, f in
+                 zip(sizes, stages, state["stage_s"], state["stage_images"], flops)]
+    calib_s = (plan or {}).get("calibration_s", 0.0)
+    train_s = state["spent_s"] + calib_s
+    out = dict(dataset=cfg.dataset, algo=cfg.algo, exp_name=cfg.resolved_exp_name(), seed=cfg.seed,
+               test_acc=rows[-1]["test_acc"] if rows else None, best_test_acc=max(r["test_acc"] for r in rows) if rows else None,
+               train_time_s=train_s, total_time_s=total_s, epochs=len(rows),
+               epochs_equivalent=sum(state["stage_images"]) / n_train, final_width=rows[-1]["width"] if rows else None,
+               final_resolution=rows[-1]["resolution"] if rows else None, train_flops=sum(p["train_flops"] for p in per_stage),
+               stages=per_stage, growth=state["growth"], plan=plan, world_size=info.world_size,
+               device=str(device), num_epochs=cfg.num_epochs, width=cfg.width)
+    if plan:
+        out["predicted_train_s"] = plan["budget_s"]
+        out["predicted_saving"] = plan["predicted_saving"]
+        out["measured_saving_vs_predicted_baseline"] = 1 - train_s / plan["baseline_predicted_s"]
+    return out

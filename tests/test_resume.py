@@ -1,0 +1,126 @@
+"""Crash and resume: SIGKILL mid-run, a crash right after a growth checkpoint, and bad resumes."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import lib.train as train_module
+from lib.errors import UserError
+from lib.records import read_jsonl
+from lib.train import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMING_KEYS = {"epoch_train_s", "elapsed_train_s", "images_per_s", "eval_s"}
+
+
+def run(kw, **overrides):
+    return train(**{**kw, **overrides})
+
+
+def comparable(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
+
+
+def cli_args(data_root, out_dir, name):
+    return [sys.executable, "train.py", "--dataset", "cifar10", "--data_root", data_root, "--out_dir", out_dir,
+            "--exp_name", name, "--algo", "yes", "--num_epochs", "6", "--width", "8", "--batch_size", "20",
+            "--device", "cpu", "--quiet"]
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(cifar_root, tmp_path):
+    out = str(tmp_path)
+    ref = subprocess.run(cli_args(cifar_root, out, "ref"), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr
+    proc = subprocess.Popen(cli_args(cifar_root, out, "killed"), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    metrics = os.path.join(out, "killed", "metrics.jsonl")
+    deadline = time.time() + 300
+    while len(read_jsonl(metrics)) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not os.path.exists(os.path.join(out, "killed", "summary.json"))  # recognisably incomplete
+    resumed = subprocess.run(cli_args(cifar_root, out, "killed") + ["--resume"], cwd=REPO, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = read_jsonl(os.path.join(out, "ref", "metrics.jsonl")), read_jsonl(metrics)
+    assert [r["epoch"] for r in b] == list(range(1, 7))  # no duplicated or torn line
+    assert comparable(a) == comparable(b)
+    lines = open(metrics).read().splitlines()
+    assert len(lines) == 6 and all(line.startswith("{") and line.endswith("}") for line in lines)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_crash_right_after_growth_checkpoint_resumes_identically(tiny_run, monkeypatch):
+    kw = dict(tiny_run, algo="yes", num_epochs=4, width=8)
+    reference = train(**kw, exp_name="ref")
+    real_save = train_module.save_checkpoint
+
+    def save_then_crash(path, state):
+        real_save(path, state)
+        if state["partial"] is not None:  # only growth checkpoints carry a partial epoch
+            raise Crash
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_crash)
+    with pytest.raises(Crash):
+        train(**kw, exp_name="crash")
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    resumed = train(**kw, exp_name="crash", resume=True)
+    assert resumed["weights_sha1"] == reference["weights_sha1"]
+    assert resumed["test_acc"] == reference["test_acc"]
+    ra = read_jsonl(os.path.join(kw["out_dir"], "ref", "metrics.jsonl"))
+    rb = read_jsonl(os.path.join(kw["out_dir"], "crash", "metrics.jsonl"))
+    assert comparable(ra) == comparable(rb)
+
+
+def test_resume_without_checkpoint_is_refused(tiny_run):
+    with pytest.raises(UserError, match="found no checkpoint"):
+        run(tiny_run, exp_name="never_ran", resume=True)
+
+
+def test_resume_with_a_different_config_names_the_keys(tiny_run):
+    run(tiny_run, exp_name="r", num_epochs=1)
+    os.remove(os.path.join(tiny_run["out_dir"], "r", "summary.json"))  # pretend it did not finish
+    with pytest.raises(UserError, match=r"different config \(lr: 0.2 -> 0.1, width: 4 -> 8\)"):
+        run(tiny_run, lr=0.1, width=8, exp_name="r", num_epochs=1, resume=True)
+
+
+def test_corrupt_checkpoint_is_reported(tiny_run):
+    run(tiny_run, exp_name="c", num_epochs=1)
+    d = os.path.join(tiny_run["out_dir"], "c")
+    os.remove(os.path.join(d, "summary.json"))
+    with open(os.path.join(d, "checkpoint.pt"), "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(UserError, match="corrupt or truncated"):
+        run(tiny_run, exp_name="c", num_epochs=1, resume=True)
+
+
+def test_unfinished_run_needs_resume_or_overwrite(tiny_run):
+    run(tiny_run, exp_name="u", num_epochs=1)
+    os.remove(os.path.join(tiny_run["out_dir"], "u", "summary.json"))
+    with pytest.raises(UserError, match="unfinished run.*--resume"):
+        run(tiny_run, exp_name="u", num_epochs=1)
+
+
+def test_nan_loss_stops_at_once_and_keeps_the_last_checkpoint(tiny_run):
+    run(tiny_run, exp_name="n", num_epochs=1)
+    with pytest.raises(UserError, match=r"loss became (nan|inf).*lower --lr"):
+        run(tiny_run, lr=1e12, exp_name="nan", num_epochs=2, warmup_epochs=0.0)
+    assert not os.path.exists(os.path.join(tiny_run["out_dir"], "nan", "summary.json"))
+
+
+def test_out_of_memory_names_the_batch_size(tiny_run, monkeypatch):
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train_module, "augment_batch", oom)
+    with pytest.raises(UserError, match="out of memory at --batch_size 40.*try --batch_size 20"):
+        run(tiny_run, exp_name="oom")

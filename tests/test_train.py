@@ -1,0 +1,130 @@
+"""End-to-end training on tiny generated data: learning, output files, budgets, bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lib.errors import UserError
+from lib.records import read_jsonl
+from lib.train import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METRIC_KEYS = {"epoch", "stage", "width", "resolution", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
+               "epoch_train_s", "elapsed_train_s", "images_per_s"}
+SUMMARY_KEYS = {"test_acc", "best_test_acc", "train_time_s", "total_time_s", "epochs", "algo", "dataset",
+                "final_width", "final_resolution", "train_flops"}
+ENV_KEYS = {"python", "torch", "torchvision", "device", "device_name", "git_commit"}
+
+
+def run(kw, **overrides):
+    return train(**{**kw, **overrides})
+
+
+def run_dir(kw, name):
+    return os.path.join(kw["out_dir"], name)
+
+
+def test_progressive_run_learns_and_writes_documented_files(tiny_run):
+    summary = run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="prog")
+    d = run_dir(tiny_run, "prog")
+    assert set(os.listdir(d)) >= {"config.json", "metrics.jsonl", "summary.json", "env.json", "checkpoint.pt"}
+    rows = read_jsonl(os.path.join(d, "metrics.jsonl"))
+    assert len(rows) == 4 and all(METRIC_KEYS <= set(r) for r in rows)
+    widths, res = [r["width"] for r in rows], [r["resolution"] for r in rows]
+    assert widths == sorted(widths) and res == sorted(res) and widths[0] < 8 and res[0] < 32
+    assert (widths[-1], res[-1]) == (8, 32)
+    saved = json.load(open(os.path.join(d, "summary.json")))
+    assert SUMMARY_KEYS <= set(saved) and saved == json.loads(json.dumps(summary, default=str))
+    assert saved["final_width"] == 8 and saved["final_resolution"] == 32 and saved["epochs"] == 4
+    assert ENV_KEYS <= set(json.load(open(os.path.join(d, "env.json"))))
+    assert json.load(open(os.path.join(d, "config.json")))["algo"] == "yes"
+    assert summary["test_acc"] > 30  # 10 easy classes: chance is 10%
+    assert len(summary["growth"]) == 2
+
+
+def test_baseline_stays_full_size_and_beats_chance(tiny_run):
+    summary = run(tiny_run, algo="no", exp_name="base")
+    rows = read_jsonl(os.path.join(run_dir(tiny_run, "base"), "metrics.jsonl"))
+    assert {(r["width"], r["resolution"]) for r in rows} == {(4, 32)}
+    assert summary["test_acc"] > 25 and summary["growth"] == []
+    assert rows[-1]["lr"] < rows[0]["lr"] or rows[0]["lr"] > 0
+
+
+def test_same_seed_gives_identical_metrics(tiny_run):
+    a = run(tiny_run, algo="yes", width=8, exp_name="a")
+    b = run(tiny_run, algo="yes", width=8, exp_name="b")
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_s")} for r in rows]
+    ra = strip(read_jsonl(os.path.join(run_dir(tiny_run, "a"), "metrics.jsonl")))
+    rb = strip(read_jsonl(os.path.join(run_dir(tiny_run, "b"), "metrics.jsonl")))
+    ra = [{k: v for k, v in r.items() if k != "images_per_s"} for r in ra]
+    rb = [{k: v for k, v in r.items() if k != "images_per_s"} for r in rb]
+    assert ra == rb and a["test_acc"] == b["test_acc"]
+
+
+def test_short_algo_scales_epochs_to_the_budget(tiny_run):
+    summary = run(tiny_run, algo="short", budget=0.5, num_epochs=4, exp_name="short")
+    assert summary["epochs"] == 2 and summary["epochs_equivalent"] == pytest.approx(2.0)
+    rows = read_jsonl(os.path.join(run_dir(tiny_run, "short"), "metrics.jsonl"))
+    assert {r["width"] for r in rows} == {4}
+
+
+def test_budget_run_records_plan_and_measurements(tiny_run):
+    summary = run(tiny_run, algo="yes", budget=0.5, num_epochs=6, width=8, exp_name="budget",
+                    calibration_steps=2)
+    plan = summary["plan"]
+    assert len(plan["images_per_s"]) == 3 and len(plan["seconds"]) == 3
+    assert plan["budget_s"] == pytest.approx(0.5 * plan["baseline_predicted_s"])
+    assert plan["calibration_steps"] == 3 * 2  # 3 distinct sizes (the last is the full-size reference) x 2 steps
+    assert summary["predicted_saving"] == pytest.approx(0.5)
+    assert len(summary["stages"]) == 3 and all("seconds" in s and "train_flops" in s for s in summary["stages"])
+    assert summary["train_time_s"] > 0 and summary["epochs"] >= 1
+
+
+def test_finished_run_is_not_overwritten_without_flag(tiny_run):
+    run(tiny_run, num_epochs=1, exp_name="done")
+    with pytest.raises(UserError, match="already holds a finished run.*--overwrite"):
+        run(tiny_run, num_epochs=1, exp_name="done")
+    assert run(tiny_run, num_epochs=1, exp_name="done", overwrite=True)["epochs"] == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(batch_size=10_000), "larger than the 400 training images"),
+    (dict(train_subset=5000), "5000"),
+    (dict(algo="yes", schedule="1/1:0.5,0.5/0.5:0.5"), "shrinks"),
+    (dict(algo="yes", schedule="0.5/0.5:0.5,0.5/0.5:0.5"), "not at full size"),
+    (dict(algo="yes", num_epochs=2), "only 2 epochs"),
+    (dict(algo="yes", init="magic"), "magic"),
+    (dict(algo="yes", time_budget="0.01s", calibration_steps=2), "shorter than calibration"),
+    (dict(dataset="cifar100"), "--download"),
+])
+def test_bad_input_is_a_user_error(tiny_run, kwargs, message):
+    with pytest.raises(UserError, match=message):
+        train(**{**tiny_run, **kwargs})
+
+
+def cli(*args, cwd=REPO):
+    return subprocess.run([sys.executable, "train.py", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_keeps_the_original_interface(tiny_run):
+    out = cli("--num_epochs", "3", "--dataset", "cifar10", "--exp_name", "R18_progressive", "--algo", "yes",
+              "--data_root", tiny_run["data_root"], "--out_dir", tiny_run["out_dir"], "--width", "8",
+              "--batch_size", "40", "--device", "cpu", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["algo"] == "yes"
+    assert os.path.exists(os.path.join(tiny_run["out_dir"], "R18_progressive", "summary.json"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "cifar10", "--data_root", "/nonexistent"], "/nonexistent"),
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--algo", "yes", "--budget", "1.5"], "out of range"),
+    (["--algo", "yes", "--budget", "0"], "out of range"),
+])
+def test_cli_errors_are_one_line_without_traceback(args, message):
+    out = cli(*args, "--quiet")
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1
