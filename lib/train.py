@@ -65,24 +65,17 @@ def _run(cfg, device, info, t_start):
     test_loader = DeviceLoader(test_x, test_y, EVAL_BATCH, device, train=False, rank=info.rank,
                                world_size=info.world_size)
     cuda = device.type == "cuda"
-    fmt = torch.channels_last if cuda else torch.contiguous_format
-    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+    fmt, amp = precision_for(device)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
 
     def new_model(width):
         model = resnet18(spec.num_classes, width, spec.in_channels).to(device, memory_format=fmt)
-        return model, _make_optimizer(model, cfg)
+        return model, make_optimizer(model, cfg)
 
     def run_step(model, opt, xb, yb, res, gen=None):
         x = augment_batch(xb, spec, res, gen, train=True).contiguous(memory_format=fmt)  # [B, C, res, res]
-        with amp():
-            out = model(x)
-            loss = criterion(out, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach(), (out.argmax(1) == yb).sum()
+        return train_step(model, opt, x, yb, criterion, amp)
 
     # --- the plan: progress is steps done (epoch runs) or seconds spent (budget runs) ---
     spe = len(loader)  # optimizer steps per epoch
@@ -225,6 +218,24 @@ def _run(cfg, device, info, t_start):
     return summary
 
 
+def precision_for(device):
+    """(memory format, autocast factory): channels_last + bf16 on CUDA, plain float32 on the CPU."""
+    if device.type == "cuda":
+        return torch.channels_last, (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+    return torch.contiguous_format, contextlib.nullcontext
+
+
+def train_step(net, optimizer, x, y, criterion, amp):
+    """One SGD step on an augmented batch x [B, C, H, W]; returns (loss, correct) as device tensors (no sync)."""
+    with amp():
+        out = net(x)
+        loss = criterion(out, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), (out.argmax(1) == y).sum()
+
+
 def evaluate(model, loader, spec, criterion, amp, fmt, info):
     """(mean loss, accuracy in %) of `model` on a loader's split at the dataset's full resolution."""
     was_training = model.training
@@ -264,7 +275,7 @@ def _pick_device(name):
     return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
 
 
-def _make_optimizer(model, cfg):
+def make_optimizer(model, cfg):
     """SGD with nesterov momentum; weight decay on conv/linear weights only (not BN, not biases)."""
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]

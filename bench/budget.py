@@ -1,0 +1,119 @@
+"""Baseline vs progressive-at-a-budget vs the equal-time short baseline, same data and seeds, one table.
+
+    python bench/budget.py --data_root ../shared/data                     # CPU-sized defaults (~12 min)
+    python bench/budget.py --data_root data --dataset cifar100 --seeds 0,1,2 --num_epochs 30
+
+Each arm is a normal training run (lib.train) written under --out_dir; the table and a JSON file
+with every run's summary are written there too. Times are training time only (evaluation excluded;
+the progressive arm's throughput calibration included).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lib.errors import UserError  # noqa: E402
+from lib.train import train  # noqa: E402
+
+ARMS = ("no", "yes", "short")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="cifar10")
+    p.add_argument("--data_root", default="data")
+    p.add_argument("--out_dir", default="outputs/bench/budget")
+    p.add_argument("--tag", default="", help="sub-folder name; default derived from the settings")
+    p.add_argument("--seeds", default="0", help="comma list")
+    p.add_argument("--budget", type=float, default=0.5, help="fraction of the baseline's training time")
+    p.add_argument("--num_epochs", type=int, default=20, help="epochs of the full-size baseline")
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--batch_size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--train_subset", type=int, default=10000)
+    p.add_argument("--test_subset", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--arms", default=",".join(ARMS), help="which of no,yes,short to run")
+    p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
+    p.add_argument("--grow", default="both")
+    p.add_argument("--init", default="split")
+    p.add_argument("--compile", action="store_true")
+    return p.parse_args(argv)
+
+
+def mean_std(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return float("nan"), float("nan")
+    return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+
+
+def run_arm(args, arm, seed, folder):
+    kw = dict(dataset=args.dataset, data_root=args.data_root, out_dir=folder, exp_name=f"{arm}_s{seed}", algo=arm,
+              num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr, seed=seed,
+              device=args.device, train_subset=args.train_subset, test_subset=args.test_subset,
+              compile=args.compile, quiet=True, overwrite=True)
+    if arm != "no":
+        kw["budget"] = args.budget
+    if arm == "yes":
+        kw.update(schedule=args.schedule, grow=args.grow, init=args.init)
+    return train(**kw)
+
+
+def table(results, budget):
+    """Rows of per-arm mean/std; ratios and savings are taken per seed against that seed's baseline."""
+    base = {s["seed"]: s for s in results.get("no", [])}
+    lines = [f"| arm | seeds | train time (s) | ratio to baseline | test acc % | vs baseline (pt) | "
+             f"predicted saving | measured saving |", "|---|---|---|---|---|---|---|---|"]
+    out = {}
+    for arm, runs in results.items():
+        t = mean_std([r["train_time_s"] for r in runs])
+        acc = mean_std([r["test_acc"] for r in runs])
+        ratio = mean_std([r["train_time_s"] / base[r["seed"]]["train_time_s"] for r in runs if r["seed"] in base])
+        diff = mean_std([r["test_acc"] - base[r["seed"]]["test_acc"] for r in runs if r["seed"] in base])
+        predicted = 0.0 if arm == "no" else 1 - budget
+        measured = 1 - ratio[0]
+        out[arm] = dict(train_time_s=t, test_acc=acc, ratio=ratio, acc_diff=diff, predicted_saving=predicted,
+                        measured_saving=measured, seeds=[r["seed"] for r in runs])
+        lines.append(f"| {arm} | {len(runs)} | {t[0]:.1f} ± {t[1]:.1f} | {ratio[0]:.3f} ± {ratio[1]:.3f} | "
+                     f"{acc[0]:.2f} ± {acc[1]:.2f} | {diff[0]:+.2f} ± {diff[1]:.2f} | {100 * predicted:.0f}% | "
+                     f"{100 * measured:.1f}% |")
+    return "\n".join(lines), out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    arms = [a for a in args.arms.split(",") if a]
+    tag = args.tag or f"{args.dataset}_w{args.width}_e{args.num_epochs}_b{args.budget:g}"
+    folder = os.path.join(args.out_dir, tag)
+    os.makedirs(folder, exist_ok=True)
+    results = {a: [] for a in arms}
+    try:
+        for seed in seeds:
+            for arm in arms:
+                s = run_arm(args, arm, seed, folder)
+                results[arm].append(s)
+                print(f"seed {seed} arm {arm:>5}: {s['test_acc']:.2f}% in {s['train_time_s']:.1f} s "
+                      f"({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text, stats = table(results, args.budget)
+    header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budget {args.budget:g}, "
+              f"train_subset {args.train_subset or 'all'}, seeds {args.seeds}, command: python bench/budget.py "
+              + " ".join(argv if argv is not None else sys.argv[1:]))
+    print(header)
+    print(text)
+    with open(os.path.join(folder, "table.md"), "w") as f:
+        f.write(header + "\n\n" + text + "\n")
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        json.dump(dict(args=vars(args), stats=stats, runs=results), f, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

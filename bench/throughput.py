@@ -1,0 +1,159 @@
+"""Training throughput (images/s, achieved FLOP/s) of each (width, resolution) on this device, on synthetic data.
+
+Also times the same full-size model fed by a conventional torchvision DataLoader with per-image
+transforms, so the gain of the device-resident uint8 pipeline is a measured ratio.
+
+    python bench/throughput.py                       # CPU-sized defaults
+    python bench/throughput.py --device cuda --widths 32,48,64 --batch_size 512 --peak_tflops 989
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lib.augment import augment_batch  # noqa: E402
+from lib.config import TrainConfig  # noqa: E402
+from lib.datasets import DATASETS  # noqa: E402
+from lib.flops import flops_per_image  # noqa: E402
+from lib.model import resnet18  # noqa: E402
+from lib.train import make_optimizer, precision_for, train_step  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="cifar10", choices=sorted(DATASETS))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--widths", default="8,12,16", help="comma list of full-model widths (channels)")
+    p.add_argument("--resolutions", default="16,24,32", help="comma list of resolutions (px)")
+    p.add_argument("--batch_size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=10, help="timed steps per setting (after --warmup untimed)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--compile", action="store_true", help="torch.compile each model (CUDA)")
+    p.add_argument("--peak_tflops", type=float, default=0.0, help="device peak (bf16 dense on GPUs) for a %% of peak")
+    p.add_argument("--loader_workers", type=int, default=2, help="DataLoader worker processes for the comparison")
+    p.add_argument("--json", default="", help="also write the results here")
+    return p.parse_args(argv)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_steps(step, batches, warmup, steps, device):
+    """Images/s over `steps` calls of step(x, y) after `warmup` untimed ones."""
+    for _ in range(warmup):
+        step(*next(batches))
+    sync(device)
+    t0, n = time.perf_counter(), 0
+    for _ in range(steps):
+        x, y = next(batches)
+        step(x, y)
+        n += len(y)
+    sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+def device_resident(args, spec, device, width, res):
+    fmt, amp = precision_for(device)
+    model = resnet18(spec.num_classes, width, spec.in_channels).to(device, memory_format=fmt)
+    net = torch.compile(model) if args.compile else model
+    opt, crit = make_optimizer(model, TrainConfig()), nn.CrossEntropyLoss(label_smoothing=0.1)
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randint(0, 256, (args.batch_size * 4, spec.in_channels, spec.resolution, spec.resolution),
+                      dtype=torch.uint8, device=device)  # [4B, C, H, W] resident uint8
+    y = torch.randint(0, spec.num_classes, (len(x),), device=device)
+
+    def batches():
+        while True:
+            for i in range(0, len(x), args.batch_size):
+                yield x[i:i + args.batch_size], y[i:i + args.batch_size]
+
+    def step(xb, yb):
+        xa = augment_batch(xb, spec, res, g, train=True).contiguous(memory_format=fmt)
+        train_step(net, opt, xa, yb, crit, amp)
+
+    return time_steps(step, batches(), args.warmup, args.steps, device)
+
+
+def conventional_loader(args, spec, device, width):
+    """The same step fed by DataLoader + per-image torchvision transforms (crop, flip, normalise)."""
+    from torchvision.transforms import v2
+
+    fmt, amp = precision_for(device)
+    model = resnet18(spec.num_classes, width, spec.in_channels).to(device, memory_format=fmt)
+    opt, crit = make_optimizer(model, TrainConfig()), nn.CrossEntropyLoss(label_smoothing=0.1)
+    n = args.batch_size * (args.steps + args.warmup)
+    images = torch.randint(0, 256, (n, spec.in_channels, spec.resolution, spec.resolution), dtype=torch.uint8)
+    labels = torch.randint(0, spec.num_classes, (n,))
+    tf = v2.Compose([v2.RandomCrop(spec.resolution, padding=spec.crop_pad), v2.RandomHorizontalFlip(),
+                     v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec.mean, spec.std)])
+
+    class PerImage(torch.utils.data.Dataset):
+        def __len__(self):
+            return n
+
+        def __getitem__(self, i):
+            return tf(images[i]), labels[i]
+
+    dl = torch.utils.data.DataLoader(PerImage(), batch_size=args.batch_size, shuffle=True, drop_last=True,
+                                     num_workers=args.loader_workers, pin_memory=device.type == "cuda",
+                                     persistent_workers=args.loader_workers > 0)
+
+    def batches():
+        while True:
+            for xb, yb in dl:
+                yield xb.to(device, non_blocking=True).contiguous(memory_format=fmt), yb.to(device, non_blocking=True)
+
+    return time_steps(lambda xb, yb: train_step(model, opt, xb, yb, crit, amp), batches(), args.warmup,
+                      args.steps, device)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    spec = DATASETS[args.dataset]
+    widths = [int(w) for w in args.widths.split(",")]
+    resolutions = [int(r) for r in args.resolutions.split(",")]
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()} threads"
+    print(f"device: {name}; batch {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up")
+    print(f"{'width':>5} {'res':>4} {'img/s':>9} {'GFLOP/img':>9} {'TFLOP/s':>8} {'rel. time':>9}"
+          + (f" {'% peak':>7}" if args.peak_tflops else ""))
+    rows = []
+    for w in widths:
+        for r in resolutions:
+            ips = device_resident(args, spec, device, w, r)
+            gflop = 3 * flops_per_image(w, r, spec.in_channels, spec.num_classes) / 1e9  # train = 3 x forward
+            rows.append(dict(width=w, resolution=r, images_per_s=ips, train_gflop_per_image=gflop,
+                             achieved_tflops=ips * gflop / 1e3))
+    full = max(rows, key=lambda r: (r["width"], r["resolution"]))
+    for row in rows:
+        row["relative_time"] = full["images_per_s"] / row["images_per_s"]
+        row["relative_flops"] = row["train_gflop_per_image"] / full["train_gflop_per_image"]
+        line = (f"{row['width']:>5} {row['resolution']:>4} {row['images_per_s']:>9.0f} "
+                f"{row['train_gflop_per_image']:>9.3f} {row['achieved_tflops']:>8.3f} {row['relative_time']:>9.3f}")
+        if args.peak_tflops:
+            row["fraction_of_peak"] = row["achieved_tflops"] / args.peak_tflops
+            line += f" {100 * row['fraction_of_peak']:>6.1f}%"
+        print(line)
+    conv = conventional_loader(args, spec, device, full["width"])
+    ratio = full["images_per_s"] / conv
+    print(f"full size w{full['width']}@{spec.resolution}: device-resident pipeline {full['images_per_s']:.0f} img/s; "
+          f"DataLoader + per-image transforms ({args.loader_workers} workers) {conv:.0f} img/s; ratio {ratio:.2f}x")
+    result = dict(device=name, batch_size=args.batch_size, rows=rows, dataloader_images_per_s=conv,
+                  device_resident_speedup=ratio, torch=torch.__version__, compile=args.compile)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()
