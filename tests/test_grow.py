@@ -324,16 +324,19 @@ def test_bad_model_rule_or_optimizer_raises():
         lib.widen(model, 8, seed=1.5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_growth_stays_on_the_device():
-    model = _model(4).cuda().train()
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_growth_keeps_device_and_dtype(device):
+    model = _model(4).to(device, torch.float64).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    x, y = torch.randn(8, 3, 8, 8, device="cuda"), torch.randint(0, 10, (8,), device="cuda")
+    x = torch.randn(8, 3, 8, 8, device=device, dtype=torch.float64)
+    y = torch.randint(0, 10, (8,), device=device)
     _grads(model, x, y)
     opt.step()
     for rule in GROWTH_RULES:
         wide = lib.widen(model, 6, rule=rule)
-        assert all(t.device.type == "cuda" for t in wide.state_dict().values())
+        assert all(t.device.type == device for t in wide.state_dict().values())
+        assert all(t.dtype == torch.float64 for t in wide.parameters())
     wide = lib.widen(model, 6, optimizer=opt)
     assert _rel_err(model(x), wide(x)) <= 1e-5
-    assert all(opt.state[p]["momentum_buffer"].device.type == "cuda" for p in wide.parameters())
+    assert all(opt.state[p]["momentum_buffer"].device.type == device for p in wide.parameters())
+    assert all(opt.state[p]["momentum_buffer"].dtype == torch.float64 for p in wide.parameters())
