@@ -13,8 +13,10 @@ from .model import ResNet, check_positive_int
 #   zero     the original keeps its outgoing weight, copies get none: exact; copies receive gradient
 #            from the second step on, once their outgoing weights have moved (when width more than
 #            doubles, two copies of one unit stay twins: they share a source and a zero share)
+#   fresh    new units freshly initialised, but nothing old reads them (zero outgoing weights): exact,
+#            and new units start with diverse features instead of copies (random incoming weights)
 #   random   new units freshly initialised (ablation baseline): not function preserving
-GROWTH_RULES = ("split", "net2net", "zero", "random")
+GROWTH_RULES = ("split", "net2net", "zero", "fresh", "random")
 # Equal split without noise: exact, but copies get identical gradients forever (a test baseline).
 _TEST_RULES = ("equal",)
 NET2NET_NOISE = 1e-2  # std of the noise on split outgoing weights, in units of the tensor's old std
@@ -127,13 +129,15 @@ def _widen_tensor(name, t, out_map, in_map, rule, gen):
     """New value of one parameter or buffer: writers copy rows, readers split columns by share."""
     if out_map is None and in_map is None:
         return t.clone()
-    if rule == "random":
+    if rule in ("random", "fresh"):
         shape = list(t.shape)
         if out_map is not None:
             shape[0] = len(out_map.source)
         if in_map is not None:
             shape[1] = len(in_map.source)
         new = _fresh(name, shape, gen).to(t)
+        if rule == "fresh" and in_map is not None:
+            new[:t.shape[0], t.shape[1]:] = 0  # old units do not read new ones: the function is kept
         new[tuple(slice(0, n) for n in t.shape)] = t  # old units keep their weights
         return new
     new = t
@@ -156,7 +160,7 @@ def _widen_gradient_like(t, out_map, in_map, rule, power):
         new = new * _along(out_map.fraction**power, 0, new)
     if in_map is not None:
         new = new.index_select(1, in_map.source.to(t.device))
-        if rule == "random":  # fresh units have no history
+        if rule in ("random", "fresh"):  # fresh units have no history
             new = new * _along((torch.arange(len(in_map.source)) < in_map.n_old).double(), 1, new)
     return new.clone() if new is t else new
 
@@ -193,11 +197,11 @@ def _carry_optimizer(optimizer, old_model, new_model, maps, roles, rule):
 def _action(rule, out_key, in_key):
     if out_key is None and in_key is None:
         return "unchanged"
-    made = "created" if rule == "random" else "copied"
+    made = "created" if rule in ("random", "fresh") else "copied"
     parts = [] if out_key is None else [f"rows {made} by {out_key}"]
     if in_key is not None:
         read = {"split": "split", "equal": "split equally", "net2net": "split equally + noise",
-                "zero": "new zeroed", "random": "new created"}[rule]
+                "zero": "new zeroed", "fresh": "new zeroed for old rows", "random": "new created"}[rule]
         parts.append(f"columns {read} by {in_key}")
     return "; ".join(parts)
 

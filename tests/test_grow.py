@@ -58,7 +58,7 @@ def _train_steps(model, steps, lr=0.1, in_channels=3, resolution=8):
 @pytest.mark.parametrize("in_channels", [1, 3])
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("pair", [(4, 6), (4, 9), (8, 12)])  # 4->9: more than doubling
-@pytest.mark.parametrize("rule", EXACT_RULES + ("equal",))
+@pytest.mark.parametrize("rule", EXACT_RULES + ("equal", "fresh"))
 def test_exact_rules_preserve_logits(rule, pair, train, in_channels):
     before, after = _logits_before_after(pair, rule, train, resolution=8, in_channels=in_channels)
     assert _rel_err(before, after) <= 1e-5
@@ -119,6 +119,29 @@ def test_every_parameter_gets_gradient_after_growth(rule):
     F.cross_entropy(wide(x), y).backward()
     for name, p in wide.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_fresh_rule_new_units_are_new_features_and_come_alive():
+    model = _model(4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 10, (8,))
+    _grads(model, x, y)
+    opt.step()
+    wide, report = widen_resnet(model, 6, rule="fresh", optimizer=opt)
+    params = dict(wide.named_parameters())
+    w = params["layer1.0.conv1.weight"]  # (6, 4, 3, 3): rows 4, 5 are new inner units
+    for new in (4, 5):  # no new unit copies an old one
+        assert all(not torch.allclose(w[new], w[old]) for old in range(4))
+    assert torch.equal(params["layer1.0.conv2.weight"][:4, 4:], torch.zeros(4, 2, 3, 3))  # old rows ignore new
+    assert torch.equal(params["fc.weight"][:, 4 * 8:], torch.zeros(10, 8 * 6 - 8 * 4))
+    assert opt.state[w]["momentum_buffer"][4:].abs().max() == 0  # no history
+    wide.train()
+    for step in range(2):
+        opt.zero_grad()
+        F.cross_entropy(wide(x), y).backward()
+        new_rows = params["layer1.0.conv1.weight"].grad[4:]
+        assert (new_rows.abs().sum() > 0) == (step == 1), step  # read from the second step on
+        opt.step()
 
 
 def test_zero_rule_new_units_come_alive():
