@@ -1,0 +1,272 @@
+"""Run records as tables: one experiment's two arms side by side, and every run against the published results."""
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .config import TrainConfig, make_config, parse_duration
+from .errors import UserError
+from .records import read_json, read_jsonl
+
+# The original work's ResNet18 results: test accuracy (%) and training time, baseline / progressive.
+PUBLISHED = {
+    "cifar10": dict(baseline_acc=94.2, progressive_acc=93.5, baseline_time="7h10m", progressive_time="3h30m"),
+    "cifar100": dict(baseline_acc=74.4, progressive_acc=73.5, baseline_time="7h9m", progressive_time="3h36m"),
+    "fashionmnist": dict(baseline_acc=95.2, progressive_acc=95.2, baseline_time="6h24m", progressive_time="3h20m"),
+    "tinyimagenet": dict(baseline_acc=61.9, progressive_acc=61.8, baseline_time="23h40m", progressive_time="10h30m"),
+}
+# Settings that must agree for a baseline and a progressive run to be compared.
+PAIR_KEYS = ("dataset", "num_epochs", "width", "seed", "train_subset", "test_subset", "batch_size", "lr")
+RESULT_FILES = ("results.md", "results.csv", "results.png")
+_DEFAULTS = TrainConfig()
+
+
+@dataclass
+class Run:
+    path: str
+    config: dict  # config.json ({} when absent)
+    env: dict  # env.json ({} when absent)
+    summary: dict  # summary.json; None while the run is unfinished
+    metrics: pd.DataFrame  # metrics.jsonl, one row per finished epoch
+
+    @property
+    def name(self):
+        return os.path.basename(os.path.normpath(self.path))
+
+
+# ----------------------------------------------------------------------------- one experiment, two arms
+
+def _slug(value):
+    return re.sub(r"[^A-Za-z0-9.]+", "-", str(value)).strip("-")
+
+
+def experiment_names(dataset, width, num_epochs, seed=0, train_subset=0, test_subset=0, batch_size=_DEFAULTS.batch_size,
+                     lr=_DEFAULTS.lr, schedule="", budget=0.0):
+    """Run and file names derived from an experiment's parameters.
+
+    The baseline's name carries only the settings both arms share, so progressive variants (other schedules
+    or budgets) reuse one baseline. -> {tag, baseline, progressive, compare, notebook}
+    """
+    shared = f"w{width}_e{num_epochs}_s{seed}"
+    shared += f"_n{train_subset}" if train_subset else ""
+    shared += f"_t{test_subset}" if test_subset else ""
+    shared += f"_bs{batch_size}" if batch_size != _DEFAULTS.batch_size else ""
+    shared += f"_lr{lr:g}" if lr != _DEFAULTS.lr else ""
+    tag = shared + (f"_sch{_slug(schedule)}" if schedule else "") + (f"_b{budget:g}" if budget else "")
+    return dict(tag=tag, baseline=f"{dataset}_no_{shared}", progressive=f"{dataset}_yes_{tag}",
+                compare=f"{dataset}_compare_{tag}", notebook=f"{dataset}_{tag}")
+
+
+def load_run(path):
+    """A run folder's records (config, env, summary if finished, metrics) -> Run."""
+    if not os.path.isdir(path):
+        raise UserError(f"run folder {path} does not exist")
+
+    def optional(name):
+        file = os.path.join(path, name)
+        return read_json(file) if os.path.exists(file) else None
+
+    metrics = pd.DataFrame(read_jsonl(os.path.join(path, "metrics.jsonl")))
+    return Run(path, optional("config.json") or {}, optional("env.json") or {}, optional("summary.json"), metrics)
+
+
+def run_arm(**kwargs):
+    """Train one arm (lib.train keywords) unless its folder already holds the same finished run; -> Run.
+
+    A finished run with the same settings is reused; an unfinished one with the same settings is resumed;
+    one with other settings is a UserError (pass overwrite=True to replace it).
+    """
+    from .checkpoint import config_differences
+    from .train import train
+
+    cfg = make_config(**kwargs)
+    path = os.path.join(cfg.out_dir, cfg.resolved_exp_name())
+    saved = os.path.join(path, "config.json")
+    if os.path.exists(saved) and not cfg.overwrite:
+        diff = config_differences(read_json(saved), dataclasses.asdict(cfg))
+        if diff:
+            pairs = ", ".join(f"{k}: {read_json(saved).get(k)!r} -> {getattr(cfg, k, None)!r}" for k in diff)
+            raise UserError(f"{path} holds a run with other settings ({pairs}); set overwrite = True to replace it, "
+                            "or change out_dir")
+        if os.path.exists(os.path.join(path, "summary.json")):
+            print(f"reusing the finished run in {path} (overwrite = True trains it again)")
+            return load_run(path)
+        if os.path.exists(os.path.join(path, "checkpoint.pt")):
+            print(f"resuming the unfinished run in {path}")
+            cfg = dataclasses.replace(cfg, resume=True)
+    train(cfg)
+    return load_run(path)
+
+
+def comparison_table(baseline, progressive):
+    """The two arms of one experiment side by side: accuracy (%), training time (s), saving and change."""
+    rows = []
+    for arm, run in (("baseline", baseline), ("progressive", progressive)):
+        s = run.summary
+        rows.append(dict(arm=arm, test_acc=s["test_acc"], best_test_acc=s["best_test_acc"],
+                         train_time_s=s["train_time_s"], epochs=s["epochs"],
+                         epochs_equivalent=s["epochs_equivalent"], final_size=f"w{s['final_width']}@{s['final_resolution']}px"))
+    table = pd.DataFrame(rows).set_index("arm")
+    base = table.loc["baseline"]
+    table["time_saved_pct"] = 100 * (1 - table["train_time_s"] / base["train_time_s"])
+    table["acc_change_pp"] = table["test_acc"] - base["test_acc"]
+    return table
+
+
+# ----------------------------------------------------------------------------- every run vs the published table
+
+def find_runs(root):
+    """Every finished run (a folder holding summary.json) under root, sorted by path."""
+    found = []
+    for folder, _, files in os.walk(root):
+        if "summary.json" in files:
+            found.append(load_run(folder))
+    return sorted(found, key=lambda r: r.path)
+
+
+def _pair_key(run):
+    merged = {**run.summary, **run.config}
+    return tuple(merged.get(k, getattr(_DEFAULTS, k)) for k in PAIR_KEYS)
+
+
+def hardware(env):
+    """One-line description of the machine a run used, from its env.json."""
+    if not env:
+        return ""
+    device = str(env.get("device", ""))
+    if device.startswith("cuda"):
+        n = env.get("world_size", 1)
+        return f"{n}x {env.get('device_name', 'GPU')}" if n and n > 1 else str(env.get("device_name", "GPU"))
+    cores = env.get("torch_threads") or env.get("cpu_count")
+    return f"CPU {env.get('device_name') or ''}".strip() + (f", {cores} threads" if cores else "")
+
+
+def results_table(runs):
+    """One row per compared setting, with the published numbers beside ours.
+
+    Every published dataset has at least one row (ours empty when it has no runs). Each progressive run is
+    paired with the latest baseline of the same PAIR_KEYS; a baseline without a progressive run still shows.
+    Times in seconds; time_saved_pct = 100 * (1 - progressive / baseline); acc_change_pp = progressive - baseline.
+    """
+    runs = [r for r in runs if r.summary and r.summary.get("algo") in ("no", "yes")]
+    baselines = {}
+    for r in sorted((r for r in runs if r.summary["algo"] == "no"), key=lambda r: os.path.getmtime(r.path)):
+        baselines[_pair_key(r)] = r
+    pairs = [(baselines.get(_pair_key(r)), r) for r in runs if r.summary["algo"] == "yes"]
+    used = {id(b) for b, _ in pairs}
+    pairs += [(b, None) for b in baselines.values() if id(b) not in used]
+    datasets = list(PUBLISHED) + sorted({(b or p).summary["dataset"] for b, p in pairs} - set(PUBLISHED))
+    rows = []
+    for name in datasets:
+        mine = [(b, p) for b, p in pairs if (b or p).summary["dataset"] == name] or [(None, None)]
+        for b, p in mine:
+            rows.append(_result_row(name, b, p))
+    return pd.DataFrame(rows)
+
+
+def _result_row(dataset, baseline, progressive):
+    nan = math.nan
+    pub = PUBLISHED.get(dataset)
+    row = dict(dataset=dataset)
+    if pub:
+        pub_b, pub_p = parse_duration(pub["baseline_time"]), parse_duration(pub["progressive_time"])
+        row |= dict(published_baseline_acc=pub["baseline_acc"], published_progressive_acc=pub["progressive_acc"],
+                    published_acc_change_pp=round(pub["progressive_acc"] - pub["baseline_acc"], 2),
+                    published_baseline_time_s=pub_b, published_progressive_time_s=pub_p,
+                    published_time_saved_pct=100 * (1 - pub_p / pub_b))
+    b = baseline.summary if baseline else {}
+    p = progressive.summary if progressive else {}
+    row |= dict(baseline_acc=b.get("test_acc", nan), progressive_acc=p.get("test_acc", nan),
+                baseline_time_s=b.get("train_time_s", nan), progressive_time_s=p.get("train_time_s", nan))
+    row["acc_change_pp"] = row["progressive_acc"] - row["baseline_acc"]
+    row["time_saved_pct"] = 100 * (1 - row["progressive_time_s"] / row["baseline_time_s"])
+    row["epochs"] = (b or p).get("num_epochs", nan)
+    row["width"] = (b or p).get("width", nan)
+    row["progressive_epochs_equivalent"] = p.get("epochs_equivalent", nan)
+    kinds = dict.fromkeys(hardware(r.env) for r in (baseline, progressive) if r)
+    row["hardware"] = " / ".join(k for k in kinds if k)
+    row["baseline_run"] = baseline.path if baseline else ""
+    row["progressive_run"] = progressive.path if progressive else ""
+    return row
+
+
+def format_seconds(seconds):
+    """7h10m / 12m30s / 4.2s; empty for a missing value."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return ""
+    if seconds >= 3600:
+        h, m = divmod(round(seconds / 60), 60)
+        return f"{h}h{m:02d}m"
+    if seconds >= 60:
+        m, s = divmod(round(seconds), 60)
+        return f"{m}m{s:02d}s"
+    return f"{seconds:.1f}s"
+
+
+# (column in the markdown table, column of results_table, formatter)
+_MD_COLUMNS = [
+    ("dataset", "dataset", str),
+    ("paper acc base / prog (%)", ("published_baseline_acc", "published_progressive_acc"), "{:.1f}"),
+    ("paper time base / prog", ("published_baseline_time_s", "published_progressive_time_s"), format_seconds),
+    ("paper time saved", "published_time_saved_pct", "{:.1f}%"),
+    ("our acc base / prog (%)", ("baseline_acc", "progressive_acc"), "{:.1f}"),
+    ("our acc change (pp)", "acc_change_pp", "{:+.1f}"),
+    ("our time base / prog", ("baseline_time_s", "progressive_time_s"), format_seconds),
+    ("our time saved", "time_saved_pct", "{:.1f}%"),
+    ("epochs", "epochs", "{:.0f}"),
+    ("width", "width", "{:.0f}"),
+    ("hardware", "hardware", str),
+]
+
+
+def _cell(value, fmt):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return fmt(value) if callable(fmt) else fmt.format(value)
+
+
+def markdown_table(table):
+    """results_table -> a GitHub markdown table (published and our numbers side by side)."""
+    head = [c for c, _, _ in _MD_COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for _, row in table.iterrows():
+        cells = []
+        for _, src, fmt in _MD_COLUMNS:
+            if isinstance(src, tuple):
+                cells.append(" / ".join(_cell(row.get(s), fmt) for s in src))
+            else:
+                cells.append(_cell(row.get(src), fmt))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(table, out_dir, incomplete=""):
+    """Write results.md, results.csv and results.png into out_dir; -> {name: path}.
+
+    incomplete: comma list of datasets whose notebooks failed or were skipped; results.md then says so on
+    its first line, so a partial table never reads as a complete one.
+    """
+    from .plots import plot_results, save_figure
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {name: os.path.join(out_dir, name) for name in RESULT_FILES}
+    missing = [d.strip() for d in str(incomplete).split(",") if d.strip()]
+    header = "# Results: progressive vs baseline ResNet18\n\n"
+    if missing:
+        header = f"**INCOMPLETE: no result for {', '.join(missing)} (failed or skipped).**\n\n" + header
+    note = ("Accuracy: final test accuracy (%). Time: training wall clock (budget calibration included). "
+            "Time saved = 1 - progressive / baseline. Paper: the original work's published numbers.\n\n")
+    with open(paths["results.md"], "w") as f:
+        f.write(header + note + markdown_table(table))
+    table.to_csv(paths["results.csv"], index=False)
+    save_figure(plot_results(table), paths["results.png"])
+    return paths
+
+
+def build_results(runs_dir, out_dir, incomplete=""):
+    """The summary notebook in one call: every finished run under runs_dir -> table, files in out_dir."""
+    table = results_table(find_runs(runs_dir))
+    return table, write_results(table, out_dir, incomplete)

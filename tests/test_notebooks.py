@@ -1,0 +1,152 @@
+"""The notebooks: generated from their templates, well-formed parameters, and each one runs headless."""
+import ast
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from lib.notebook_runner import DATASET_NOTEBOOKS, KERNEL, PROFILES, SMOKE_DATA, write_smoke_data
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+ALL = [f"{d}.ipynb" for d in DATASET_NOTEBOOKS] + ["explore_schedules.ipynb", "summary.ipynb"]
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_notebooks_are_up_to_date_with_their_generator():
+    generator = load_generator()
+    books = generator.build_notebooks()
+    assert sorted(books) == sorted(ALL)
+    for name, nb in books.items():
+        assert (NOTEBOOKS / name).read_text() == generator.render(nb), \
+            f"{name} is stale: run python notebooks/make_notebooks.py"
+
+
+def test_experiment_notebooks_differ_only_in_their_defaults():
+    books = load_generator().build_notebooks()
+    reference = books["cifar10.ipynb"]
+    for name in DATASET_NOTEBOOKS:
+        nb = books[f"{name}.ipynb"]
+        assert len(nb.cells) == len(reference.cells)
+        for i, (cell, ref) in enumerate(zip(nb.cells, reference.cells)):
+            if i == 0:  # the title
+                continue
+            assert cell.source.replace(f'"{name}"', '"cifar10"') == ref.source, f"{name} cell {i}"
+
+
+def parameters_cell(nb):
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].metadata.get("tags") == ["parameters"], "the first code cell must be tagged parameters"
+    return code[0], code[1]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_notebook_structure(name):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+    params, derived = parameters_cell(nb)
+    assigned = [t.id for node in ast.parse(params.source).body for t in node.targets]
+    # papermill skips lines it cannot read (e.g. an '=' in a comment); the runner relies on it seeing them all
+    assert sorted(papermill.inspect_notebook(str(NOTEBOOKS / name))) == sorted(assigned)
+    for line in params.source.splitlines():
+        assert " # " in line, f"parameter without a unit/meaning comment: {line}"
+    # derived values come after the parameters cell and never overwrite a parameter (papermill injects after it)
+    later = [n for c in nb.cells[nb.cells.index(derived):] if c.cell_type == "code"
+             for n in ast.walk(ast.parse(c.source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+    assert not {n.id for n in later} & set(assigned)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "interact(" in cell.source:
+            assert len(cell.source.splitlines()) == 1, "a widget cell is one interact(...) line"
+
+
+# ----------------------------------------------------------------------------- headless execution
+
+
+def execute(name, out, **parameters):
+    papermill.execute_notebook(str(NOTEBOOKS / name), str(out), parameters=parameters, kernel_name=KERNEL,
+                               cwd=str(REPO), progress_bar=False)
+    return nbformat.read(out, as_version=4)
+
+
+def outputs(nb):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+
+
+def assert_clean(nb):
+    outs = outputs(nb)
+    assert not [o for o in outs if o.output_type == "error"]
+    stderr = [o.text for o in outs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"stderr output: {stderr}"
+
+
+def images(nb):
+    return [o for o in outputs(nb) if "image/png" in o.get("data", {})]
+
+
+def stdout(nb):
+    return "".join(o.text for o in outputs(nb) if o.output_type == "stream" and o.name == "stdout")
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_smoke_data(root, DATASET_NOTEBOOKS)
+    return root
+
+
+@pytest.mark.parametrize("dataset", DATASET_NOTEBOOKS)
+def test_experiment_notebook_runs_headless(dataset, fake_data, tmp_path):
+    from lib.report import experiment_names
+
+    smoke = dict(PROFILES["smoke"], width=4)  # 3 epochs: one per default stage
+    assert set(SMOKE_DATA) == set(DATASET_NOTEBOOKS)
+    nb = execute(f"{dataset}.ipynb", tmp_path / "run.ipynb", data_root=str(fake_data), out_dir=str(tmp_path / "out"),
+                 device="cpu", quiet=True, **smoke)
+    assert_clean(nb)
+    assert len(images(nb)) == 2  # accuracy curves and the schedule
+    names = experiment_names(dataset, smoke["width"], smoke["num_epochs"], 0, 0, 0, smoke["batch_size"], smoke["lr"])
+    for arm in ("baseline", "progressive"):
+        summary = json.loads((tmp_path / "out" / names[arm] / "summary.json").read_text())
+        assert summary["algo"] == ("no" if arm == "baseline" else "yes") and summary["epochs"] == 3
+    figures = tmp_path / "out" / names["compare"]
+    assert sorted(p.name for p in figures.iterdir()) == ["accuracy.png", "comparison.csv", "schedule.png"]
+    table = (figures / "comparison.csv").read_text()
+    assert "time_saved_pct" in table and "acc_change_pp" in table
+
+
+def test_explore_notebook_runs_headless_with_static_figures(tmp_path):
+    run = tmp_path / "runs" / "cifar10_yes"
+    run.mkdir(parents=True)
+    row = dict(epoch=1, stage=1, width=4, resolution=16, test_acc=20.0, train_loss=2.0, elapsed_train_s=0.5)
+    (run / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    nb = execute("explore_schedules.ipynb", tmp_path / "explore.ipynb", runs_dir=str(tmp_path / "runs"), budget=0.5)
+    assert_clean(nb)
+    assert images(nb), "a headless run must still show the schedule figure"
+    assert "predicted saving vs baseline: 50.0%" in stdout(nb)
+    widgets = [o for o in outputs(nb) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(widgets) == 2
+
+
+def test_summary_notebook_writes_the_results(tmp_path):
+    run = tmp_path / "runs" / "cifar10_no"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps(dict(dataset="cifar10", algo="no", test_acc=91.0, train_time_s=60.0,
+                                                      num_epochs=3, width=8)))
+    nb = execute("summary.ipynb", tmp_path / "summary.ipynb", runs_dir=str(tmp_path / "runs"),
+                 out_dir=str(tmp_path / "results"), incomplete="cifar100")
+    assert_clean(nb)
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["results.csv", "results.md", "results.png"]
+    md = (tmp_path / "results" / "results.md").read_text()
+    assert md.startswith("**INCOMPLETE: no result for cifar100") and "91.0 / –" in md
+    assert images(nb)

@@ -1,0 +1,99 @@
+"""lib.plots: each figure draws the data it is given (checked through the plotted artists)."""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from lib import plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def metrics(widths, resolutions, accs, seconds_per_epoch):
+    return pd.DataFrame(dict(epoch=range(1, len(accs) + 1), stage=[1 + (w != widths[0]) for w in widths],
+                             width=widths, resolution=resolutions, test_acc=accs, train_loss=[2.0 - a / 100 for a in accs],
+                             elapsed_train_s=np.cumsum(seconds_per_epoch)))
+
+
+BASE = metrics([64] * 4, [32] * 4, [40.0, 60.0, 70.0, 75.0], [10.0] * 4)
+PROG = metrics([32, 32, 64, 64], [16, 16, 32, 32], [30.0, 50.0, 68.0, 74.0], [3.0, 3.0, 10.0, 10.0])
+
+
+def line_points(ax):
+    """{legend label: (x, y)} of the lines drawn on ax (seaborn's legend handles share the labels)."""
+    out = {}
+    handles, labels = ax.get_legend_handles_labels()
+    for line in ax.get_lines():
+        xy = line.get_xydata()
+        if len(xy) > 1:
+            out.setdefault(line.get_color(), []).append(xy)
+    colors = {label: h.get_color() for h, label in zip(handles, labels)}
+    return {label: out[c][0] for label, c in colors.items() if c in out}
+
+
+def test_curves_frame_stacks_arms():
+    frame = plots.curves_frame({"baseline": BASE, "progressive": PROG})
+    assert list(frame["arm"].unique()) == ["baseline", "progressive"]
+    assert len(frame) == len(BASE) + len(PROG)
+
+
+def test_plot_accuracy_draws_accuracy_against_epoch_and_time():
+    fig = plots.plot_accuracy(plots.curves_frame({"baseline": BASE, "progressive": PROG}))
+    ax_epoch, ax_time = fig.axes[:2]
+    by_epoch, by_time = line_points(ax_epoch), line_points(ax_time)
+    assert by_epoch["progressive"][:, 1].tolist() == PROG["test_acc"].tolist()
+    assert by_epoch["baseline"][:, 0].tolist() == [1, 2, 3, 4]
+    # x of the time panel is the cumulative training time, in seconds below 300 s
+    assert by_time["progressive"][:, 0].tolist() == [3.0, 6.0, 16.0, 26.0]
+    assert ax_time.get_xlabel() == "training time (s)"
+
+
+def test_time_axis_switches_units():
+    long = BASE.assign(elapsed_train_s=BASE["elapsed_train_s"] * 3600)  # 40 h in all
+    fig = plots.plot_accuracy(plots.curves_frame({"baseline": long}))
+    assert fig.axes[1].get_xlabel() == "training time (h)"
+    assert line_points(fig.axes[1])["baseline"][-1, 0] == pytest.approx(40.0)
+
+
+def test_plot_schedule_draws_widths_and_resolutions():
+    fig = plots.plot_schedule(plots.curves_frame({"baseline": BASE, "progressive": PROG}))
+    widths, resolutions = line_points(fig.axes[0]), line_points(fig.axes[1])
+    assert set(widths["progressive"][:, 1]) == {32, 64}
+    assert set(resolutions["baseline"][:, 1]) == {32}
+
+
+def test_plot_run_marks_the_chosen_epoch():
+    fig = plots.plot_run(PROG, 3)
+    marks = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert [m.get_xdata()[0] for m in marks] == [3]
+
+
+def test_results_frame_and_figure_use_the_table_values():
+    table = pd.DataFrame([
+        dict(dataset="cifar10", published_time_saved_pct=51.2, time_saved_pct=40.0, published_acc_change_pp=-0.7,
+             acc_change_pp=-1.5),
+        dict(dataset="cifar100", published_time_saved_pct=49.7, time_saved_pct=math.nan, published_acc_change_pp=-0.9,
+             acc_change_pp=math.nan),
+    ])
+    data = plots.results_frame(table)
+    ours = data[(data["source"] == "ours") & (data["metric"] == "time saved (%)")]
+    assert ours["dataset"].tolist() == ["cifar10"] and ours["value"].tolist() == [40.0]  # NaN rows dropped
+    fig = plots.plot_results(table)
+    heights = sorted(round(p.get_height(), 1) for p in fig.axes[0].patches if p.get_height())
+    assert heights == [40.0, 49.7, 51.2]
+
+
+def test_save_figure_writes_a_png(tmp_path):
+    fig = plots.plot_run(PROG, 1)
+    path = plots.save_figure(fig, str(tmp_path / "deep" / "run.png"))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
