@@ -29,7 +29,7 @@ def build_parser():
 def main(argv=None):
     args = vars(build_parser().parse_args(argv))
     try:
-        from lib.train import train
+        from lib.loop import train
 
         summary = train(**args)
     except UserError as exc:

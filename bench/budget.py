@@ -16,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lib.errors import UserError  # noqa: E402
-from lib.train import train  # noqa: E402
+from lib.loop import train  # noqa: E402
 
 ARMS = ("no", "yes", "short")
 

@@ -22,7 +22,7 @@ from lib.config import TrainConfig  # noqa: E402
 from lib.datasets import DATASETS  # noqa: E402
 from lib.flops import flops_per_image  # noqa: E402
 from lib.model import resnet18  # noqa: E402
-from lib.train import make_optimizer, precision_for, train_step  # noqa: E402
+from lib.loop import make_optimizer, precision_for, train_step  # noqa: E402
 
 
 def parse_args(argv=None):

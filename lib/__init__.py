@@ -1,79 +1,42 @@
 """Progressive ResNet18 training on a budget: public names of the library."""
-import importlib
+from .errors import UserError
+from .config import TrainConfig, make_config, parse_duration
+from .loop import train, evaluate
+from .schedule import (
+    Stage, DEFAULT_SCHEDULE, parse_schedule, format_schedule, stage_sizes, stage_epochs, stage_bounds,
+    stage_at, size_at, lr_at,
+)
+from .budget import plan_budget
+from .loader import DeviceLoader
+from .records import read_json, read_jsonl
+from .model import ResNet, ResNetConfig, resnet18
+from .grow import GROWTH_RULES, widen, widen_resnet
+from .flops import flops_per_image, train_flops_per_image
+from .datasets import DatasetSpec, DATASETS, DataSplits, load_dataset, download_dataset, balanced_subset
+from .fakedata import write_fake_dataset
+from .augment import random_crop, random_flip, normalize, resize, augment_batch
+from .plots import (
+    curves_frame, plot_accuracy, plot_schedule, plot_schedule_explorer, plot_run, plot_results,
+    save_figure,
+)
+from .explore import (
+    slider_stages, explore_schedule, show_schedule, schedule_sliders, find_run_folders, show_run,
+    run_browser_widgets,
+)
+from .report import (
+    PUBLISHED, Run, experiment_names, load_run, run_arm, comparison_table, find_runs, results_table,
+    write_results, build_results,
+)
 
-# name -> module that defines it (imported on first use)
-_EXPORTS = {
-    "UserError": "errors",
-    "TrainConfig": "config",
-    "make_config": "config",
-    "parse_duration": "config",
-    "train": "train",
-    "evaluate": "train",
-    "Stage": "schedule",
-    "DEFAULT_SCHEDULE": "schedule",
-    "parse_schedule": "schedule",
-    "format_schedule": "schedule",
-    "stage_sizes": "schedule",
-    "stage_epochs": "schedule",
-    "stage_bounds": "schedule",
-    "stage_at": "schedule",
-    "size_at": "schedule",
-    "lr_at": "schedule",
-    "plan_budget": "budget",
-    "DeviceLoader": "loader",
-    "read_json": "records",
-    "read_jsonl": "records",
-    "ResNet": "model",
-    "ResNetConfig": "model",
-    "resnet18": "model",
-    "GROWTH_RULES": "grow",
-    "widen": "grow",
-    "widen_resnet": "grow",
-    "flops_per_image": "flops",
-    "train_flops_per_image": "flops",
-    "DatasetSpec": "datasets",
-    "DATASETS": "datasets",
-    "DataSplits": "datasets",
-    "load_dataset": "datasets",
-    "download_dataset": "datasets",
-    "balanced_subset": "datasets",
-    "write_fake_dataset": "fakedata",
-    "random_crop": "augment",
-    "random_flip": "augment",
-    "normalize": "augment",
-    "resize": "augment",
-    "augment_batch": "augment",
-    "curves_frame": "plots",
-    "plot_accuracy": "plots",
-    "plot_schedule": "plots",
-    "plot_schedule_explorer": "plots",
-    "plot_run": "plots",
-    "plot_results": "plots",
-    "save_figure": "plots",
-    "slider_stages": "explore",
-    "explore_schedule": "explore",
-    "show_schedule": "explore",
-    "schedule_sliders": "explore",
-    "find_run_folders": "explore",
-    "show_run": "explore",
-    "run_browser_widgets": "explore",
-    "PUBLISHED": "report",
-    "Run": "report",
-    "experiment_names": "report",
-    "load_run": "report",
-    "run_arm": "report",
-    "comparison_table": "report",
-    "find_runs": "report",
-    "results_table": "report",
-    "write_results": "report",
-    "build_results": "report",
-}
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'lib' has no attribute {name!r}")
-
-
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "UserError", "TrainConfig", "make_config", "parse_duration", "train", "evaluate", "Stage",
+    "DEFAULT_SCHEDULE", "parse_schedule", "format_schedule", "stage_sizes", "stage_epochs", "stage_bounds",
+    "stage_at", "size_at", "lr_at", "plan_budget", "DeviceLoader", "read_json", "read_jsonl", "ResNet",
+    "ResNetConfig", "resnet18", "GROWTH_RULES", "widen", "widen_resnet", "flops_per_image",
+    "train_flops_per_image", "DatasetSpec", "DATASETS", "DataSplits", "load_dataset", "download_dataset",
+    "balanced_subset", "write_fake_dataset", "random_crop", "random_flip", "normalize", "resize",
+    "augment_batch", "curves_frame", "plot_accuracy", "plot_schedule", "plot_schedule_explorer", "plot_run",
+    "plot_results", "save_figure", "slider_stages", "explore_schedule", "show_schedule", "schedule_sliders",
+    "find_run_folders", "show_run", "run_browser_widgets", "PUBLISHED", "Run", "experiment_names", "load_run",
+    "run_arm", "comparison_table", "find_runs", "results_table", "write_results", "build_results",
+]

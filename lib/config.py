@@ -33,6 +33,7 @@ class TrainConfig:
     weight_decay: float = 5e-4  # on conv/linear weights only, not on BN or biases
     label_smoothing: float = 0.1
     warmup_epochs: float = 1.0  # epochs of linear LR warm-up (of the baseline's length)
+    growth_warmup: float = 0.0  # epochs of LR re-warm-up after each growth (of the baseline's length); 0 = none
     seed: int = 0  # seeds weights, data order, augmentation and growth
     device: str = "auto"  # auto | cpu | cuda
     train_subset: int = 0  # class-balanced subset of the training set; 0 = all
@@ -114,7 +115,7 @@ def check_config(cfg):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise UserError(f"--{name} must be a whole number >= 0, got {v!r}")
-    for name in ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs"):
+    for name in ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs", "growth_warmup"):
         v = getattr(cfg, name)
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise UserError(f"--{name} must be a finite number >= 0, got {v!r}")

@@ -80,7 +80,7 @@ def run_arm(**kwargs):
     one with other settings is a UserError (pass overwrite=True to replace it).
     """
     from .checkpoint import config_differences
-    from .train import train
+    from .loop import train
 
     cfg = make_config(**kwargs)
     path = os.path.join(cfg.out_dir, cfg.resolved_exp_name())

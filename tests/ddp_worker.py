@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib.train import train  # noqa: E402
+from lib.loop import train  # noqa: E402
 
 if __name__ == "__main__":
     data_root, out_dir, report_dir = sys.argv[1:4]

@@ -128,14 +128,14 @@ def test_experiment_names_share_the_baseline():
 
 
 def test_run_arm_reuses_a_finished_run_and_refuses_other_settings(tmp_path, monkeypatch):
-    import lib.train
+    import lib.loop
 
     cfg = make_config(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=3, width=8)
     folder = tmp_path / "arm"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(dataclasses.asdict(cfg)))
     (folder / "summary.json").write_text(json.dumps(dict(test_acc=50.0)))
-    monkeypatch.setattr(lib.train, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(lib.loop, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
     run = report.run_arm(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=3, width=8,
                          device="cpu", quiet=True)  # device and quiet do not change what is computed
     assert run.summary == dict(test_acc=50.0)

@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 
-import lib.train as train_module
+import lib.loop as train_module
 from lib.errors import UserError
 from lib.records import read_jsonl
-from lib.train import train
+from lib.loop import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMING_KEYS = {"epoch_train_s", "elapsed_train_s", "images_per_s", "eval_s"}

@@ -82,3 +82,12 @@ def test_restrict_growth_ablations():
     assert stage_sizes(restrict_growth(stages, "resolution"), 16, 32) == [(16, 8), (16, 32)]
     with pytest.raises(UserError, match="unknown --grow"):
         restrict_growth(stages, "depth")
+
+
+def test_rewarm_after_growth_dips_then_rejoins_the_schedule():
+    base = [lr_at(p / 100, 0.2, 0.1) for p in range(101)]
+    rew = [lr_at(p / 100, 0.2, 0.1, last_growth=0.4, rewarm_frac=0.1) for p in range(101)]
+    assert rew[:40] == base[:40]  # before the growth: unchanged
+    assert rew[40] == 0 and 0 < rew[45] < base[45]  # restarts from zero, ramps up
+    assert rew[50:] == base[50:]  # after the re-warm-up: the usual decay, still reaching 0 at the end
+    assert rew[100] == 0

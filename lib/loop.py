@@ -104,6 +104,7 @@ def _run(cfg, device, info, t_start):
             run_epochs = sum(plan["epochs"])
     bounds = stage_bounds(lengths)
     warmup_frac = min(0.5, cfg.warmup_epochs / max(run_epochs or cfg.num_epochs, 1e-9))
+    rewarm_frac = min(0.5, cfg.growth_warmup / max(run_epochs or cfg.num_epochs, 1e-9))
     net = _wrap(model, cfg, info, device)
     paths = {k: os.path.join(run_dir, v) for k, v in
              (("metrics", METRICS_NAME), ("ckpt", CHECKPOINT_NAME), ("summary", SUMMARY_NAME))}
@@ -152,13 +153,15 @@ def _run(cfg, device, info, t_start):
                 state["stage_s"][state["stage"]] += t_grow - mark
                 model, net = _grow(model, optimizer, sizes[k][0], cfg, k, info, device, fmt, net)
                 state["growth"].append(dict(epoch=epoch, batch=i, step=state["step"], stage=k, width=sizes[k][0],
-                                            resolution=sizes[k][1], seconds=time.perf_counter() - t_grow))
+                                            resolution=sizes[k][1], seconds=time.perf_counter() - t_grow,
+                                            progress=p))
                 state["stage"] = k
                 mark = time.perf_counter()
                 checkpoint(epoch=epoch, batch=i, gen_state=gen.get_state(),
                            partial=dict(loss_sum=loss_sum.item(), correct=correct.item(), seen=seen,
                                         epoch_s=mark - t0))
-            lr = lr_at(p, cfg.lr, warmup_frac)
+            last_growth = state["growth"][-1]["progress"] if state["growth"] else None
+            lr = lr_at(p, cfg.lr, warmup_frac, last_growth, rewarm_frac)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             try:
@@ -198,6 +201,8 @@ def _run(cfg, device, info, t_start):
                    test_loss=test_loss, test_acc=test_acc, epoch_train_s=epoch_s, elapsed_train_s=state["spent_s"],
                    images_per_s=stats[2].item() / max(epoch_s, 1e-9), eval_s=time.perf_counter() - t_eval,
                    progress=min(1.0, progress(state["step"], state["spent_s"])))
+        if cfg.compile:
+            row["compilations"] = _compilations()  # graphs compiled so far: one per stage is the goal
         if not math.isfinite(row["train_loss"]):
             raise UserError(f"loss became {row['train_loss']} in epoch {epoch + 1}; lower --lr (now {cfg.lr:g}); "
                             f"{_kept(state, run_dir)}")
@@ -301,6 +306,12 @@ def _grow(model, optimizer, width, cfg, stage, info, device, fmt, net):
     return model, _wrap(model, cfg, info, device)
 
 
+def _compilations():
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
 def _calibrate(cfg, stages, sizes, loader, new_model, run_step, sync, spec, info):
     """Measure each stage's images/s, then plan stage lengths so the predicted total fits the budget."""
     batches = itertools.cycle(list(itertools.islice(loader.batches(0), cfg.calibration_steps + 2)))
@@ -361,7 +372,8 @@ def _summary(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_tra
                epochs_equivalent=sum(state["stage_images"]) / n_train, final_width=rows[-1]["width"] if rows else None,
                final_resolution=rows[-1]["resolution"] if rows else None, train_flops=sum(p["train_flops"] for p in per_stage),
                stages=per_stage, growth=state["growth"], plan=plan, world_size=info.world_size,
-               device=str(device), num_epochs=cfg.num_epochs, width=cfg.width)
+               device=str(device), num_epochs=cfg.num_epochs, width=cfg.width,
+               compilations=_compilations() if cfg.compile else None)
     if plan:
         out["predicted_train_s"] = plan["budget_s"]
         out["predicted_saving"] = plan["predicted_saving"]

@@ -1,0 +1,133 @@
+"""Recipe ablations at a fixed budget: each recipe is data (a few training flags), run over seeds.
+
+    python bench/ablations.py --data_root ../shared/data --recipes short,default,res3,fresh --seeds 0
+    python bench/ablations.py --list
+
+Writes <out_dir>/<tag>/table.md (mean ± std over seeds, with the command) and results.json.
+The baseline (full size, all epochs) is run once per seed and every row is compared with it
+and with the equal-time short baseline.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lib.errors import UserError  # noqa: E402
+from lib.loop import train  # noqa: E402
+
+# name -> flags of lib.train on top of the shared settings; "baseline" is implied
+RECIPES = {
+    "short": dict(algo="short"),
+    "default": dict(algo="yes"),
+    # schedule shapes (shares are fractions of the epochs; the planner stretches them to the budget)
+    "both3": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4"),
+    "res3": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4"),
+    "width3": dict(algo="yes", schedule="0.5/1:0.3,0.75/1:0.3,1/1:0.4"),
+    "res2": dict(algo="yes", schedule="1/0.5:0.5,1/1:0.5"),
+    "res4": dict(algo="yes", schedule="1/0.5:0.25,1/0.625:0.25,1/0.75:0.25,1/1:0.25"),
+    "res3_late": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3"),
+    "res3_full50": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.2,1/1:0.5"),
+    "mild_width": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4"),
+    # learning rate at growth: a short re-warm-up after each growth (in baseline epochs)
+    "res3_rewarm": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", growth_warmup=0.5),
+    "both3_rewarm": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", growth_warmup=0.5),
+    # weight-inheritance rules on the width+resolution schedule
+    "both3_split": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="split"),
+    "both3_net2net": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="net2net"),
+    "both3_zero": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="zero"),
+    "both3_fresh": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh"),
+    "both3_random": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="random"),
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--list", action="store_true", help="print the recipes and exit")
+    p.add_argument("--recipes", default="short,default", help="comma list of names in RECIPES")
+    p.add_argument("--dataset", default="cifar10")
+    p.add_argument("--data_root", default="data")
+    p.add_argument("--out_dir", default="outputs/ablations")
+    p.add_argument("--tag", default="")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--budget", type=float, default=0.5)
+    p.add_argument("--num_epochs", type=int, default=30)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--batch_size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--train_subset", type=int, default=10000)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no_baseline", action="store_true", help="skip the full baseline (no accuracy deltas)")
+    return p.parse_args(argv)
+
+
+def stats(xs):
+    return (statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0) if xs else (float("nan"),) * 2
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.list:
+        for name, flags in RECIPES.items():
+            print(f"{name:>14}: {flags}")
+        return 0
+    names = [n for n in args.recipes.split(",") if n]
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        print(f"error: unknown recipe(s) {', '.join(unknown)}; see --list", file=sys.stderr)
+        return 2
+    seeds = [int(s) for s in args.seeds.split(",")]
+    tag = args.tag or f"{args.dataset}_w{args.width}_e{args.num_epochs}_b{args.budget:g}"
+    folder = os.path.join(args.out_dir, tag)
+    os.makedirs(folder, exist_ok=True)
+    shared = dict(dataset=args.dataset, data_root=args.data_root, out_dir=os.path.join(folder, "runs"),
+                  num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
+                  train_subset=args.train_subset, device=args.device, quiet=True)
+    runs = {n: {} for n in (["baseline"] if not args.no_baseline else []) + names}
+    try:
+        for seed in seeds:
+            for name in runs:
+                flags = dict(algo="no") if name == "baseline" else dict(RECIPES[name], budget=args.budget)
+                exp = f"{name}_s{seed}"
+                path = os.path.join(shared["out_dir"], exp, "summary.json")
+                if os.path.exists(path):  # finished earlier: reuse (delete the folder to re-run)
+                    s = json.load(open(path))
+                else:
+                    s = train(**shared, **flags, seed=seed, exp_name=exp, overwrite=True)
+                runs[name][seed] = s
+                print(f"seed {seed} {name:>14}: {s['test_acc']:.2f}% in {s['train_time_s']:.1f} s "
+                      f"({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    base, short = runs.get("baseline", {}), runs.get("short", {})
+    lines = ["| recipe | flags | budget | seeds | test acc % (mean ± std) | vs baseline (pt) | vs short (pt) | "
+             "time ratio | epochs of images |", "|---|---|---|---|---|---|---|---|---|"]
+    table = {}
+    for name, by_seed in runs.items():
+        acc = stats([s["test_acc"] for s in by_seed.values()])
+        d_base = stats([s["test_acc"] - base[k]["test_acc"] for k, s in by_seed.items() if k in base])
+        d_short = stats([s["test_acc"] - short[k]["test_acc"] for k, s in by_seed.items() if k in short])
+        ratio = stats([s["train_time_s"] / base[k]["train_time_s"] for k, s in by_seed.items() if k in base])
+        epochs = stats([s["epochs_equivalent"] for s in by_seed.values()])
+        flags = "algo=no" if name == "baseline" else " ".join(f"{k}={v}" for k, v in RECIPES[name].items())
+        table[name] = dict(acc=acc, vs_baseline=d_base, vs_short=d_short, time_ratio=ratio, epochs=epochs)
+        lines.append(f"| {name} | {flags} | {'1' if name == 'baseline' else f'{args.budget:g}'} | {len(by_seed)} | "
+                     f"{acc[0]:.2f} ± {acc[1]:.2f} | {d_base[0]:+.2f} ± {d_base[1]:.2f} | "
+                     f"{d_short[0]:+.2f} ± {d_short[1]:.2f} | {ratio[0]:.3f} ± {ratio[1]:.3f} | {epochs[0]:.1f} |")
+    header = (f"{args.dataset}, width {args.width}, baseline {args.num_epochs} epochs, train_subset "
+              f"{args.train_subset or 'all'}, batch {args.batch_size}, lr {args.lr:g}; command: python "
+              f"bench/ablations.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    text = header + "\n\n" + "\n".join(lines) + "\n"
+    print(text)
+    with open(os.path.join(folder, "table.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        json.dump(dict(args=vars(args), table=table, runs=runs), f, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
