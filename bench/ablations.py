@@ -31,9 +31,12 @@ RECIPES = {
     "res3_late": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3"),
     "res3_full50": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.2,1/1:0.5"),
     "mild_width": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4"),
+    "mild_fresh": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh"),
+    "res5": dict(algo="yes", schedule="1/0.5:0.2,1/0.625:0.2,1/0.75:0.2,1/0.875:0.2,1/1:0.2"),
     # learning rate at growth: a short re-warm-up after each growth (in baseline epochs)
     "res3_rewarm": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", growth_warmup=0.5),
-    "both3_rewarm": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", growth_warmup=0.5),
+    "both3_fresh_rewarm": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh",
+                               growth_warmup=0.5),
     # weight-inheritance rules on the width+resolution schedule
     "both3_split": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="split"),
     "both3_net2net": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="net2net"),

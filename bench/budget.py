@@ -66,8 +66,8 @@ def run_arm(args, arm, seed, folder):
 def table(results, budget):
     """Rows of per-arm mean/std; ratios and savings are taken per seed against that seed's baseline."""
     base = {s["seed"]: s for s in results.get("no", [])}
-    lines = [f"| arm | seeds | train time (s) | ratio to baseline | test acc % | vs baseline (pt) | "
-             f"predicted saving | measured saving |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| arm | seeds | train time (s) | ratio to baseline | test acc % | vs baseline (pt) | "
+             "predicted saving | measured saving |", "|---|---|---|---|---|---|---|---|"]
     out = {}
     for arm, runs in results.items():
         t = mean_std([r["train_time_s"] for r in runs])

@@ -1,4 +1,5 @@
 """Fitting a progressive schedule to a time budget: measured throughput per stage, then a pure plan."""
+import statistics
 import time
 
 import torch
@@ -57,6 +58,7 @@ def measure_throughput(make_model, run_step, sizes, batches, steps, sync):
     make_model(width) -> (model, optimizer); run_step(model, optimizer, x_uint8, y, resolution)
     runs one optimizer step; batches: an iterator of (x_uint8, y) that may be cycled. Global RNG
     state is restored afterwards so calibration does not change the run it plans.
+    Throughput is one image over the median per-image step time, robust to a passing load.
     Returns ({(w, r): images_per_s}, seconds spent, steps timed).
     """
     t_start = time.perf_counter()
@@ -67,14 +69,15 @@ def measure_throughput(make_model, run_step, sizes, batches, steps, sync):
             for _ in range(WARMUP_STEPS):
                 x, y = next(batches)
                 run_step(model, opt, x, y, r)
-            sync()
-            t0, n = time.perf_counter(), 0
+            step_s = []  # each step timed alone: the median ignores a step slowed by a passing load
             for _ in range(steps):
                 x, y = next(batches)
+                sync()
+                t0 = time.perf_counter()
                 run_step(model, opt, x, y, r)
-                n += len(y)
-            sync()
-            table[(w, r)] = n / max(time.perf_counter() - t0, 1e-9)
+                sync()
+                step_s.append((time.perf_counter() - t0) / len(y))
+            table[(w, r)] = 1.0 / max(statistics.median(step_s), 1e-12)
             timed += steps
             del model, opt
     return table, time.perf_counter() - t_start, timed

@@ -24,7 +24,7 @@ class TrainConfig:
     width: int = 64  # channels of the first stage at full size (64 = standard ResNet18)
     schedule: str = ""  # progressive stages "W/R:SHARE,..."; empty -> lib.schedule.DEFAULT_SCHEDULE
     grow: str = "both"  # ablation: grow both, only width, or only resolution
-    init: str = "split"  # weight-inheritance rule for new channels (lib.GROWTH_RULES)
+    init: str = "fresh"  # weight-inheritance rule for new channels (lib.GROWTH_RULES); fresh measured best
     budget: float | None = None  # fraction of the baseline's training time, in (0, 1); None = no budget
     time_budget: str = ""  # wall-clock budget, e.g. "20m", "1h30m", "900s"; empty = none
     batch_size: int = 128  # images per optimizer step, summed over all processes
@@ -40,7 +40,7 @@ class TrainConfig:
     test_subset: int = 0  # class-balanced subset of the test set; 0 = all
     compile: bool = False  # torch.compile the training step (CUDA); one compilation per stage
     sync_bn: bool = False  # synchronise BN statistics across processes (multi-GPU)
-    calibration_steps: int = 5  # timed steps per stage when planning a budget (after 2 warm-up steps)
+    calibration_steps: int = 8  # timed steps per stage when planning a budget (after 2 warm-up steps)
     quiet: bool = False  # no progress bars
     overwrite: bool = False  # replace a finished run of the same exp_name
     resume: bool = False  # continue the run in out_dir/exp_name from its last checkpoint

@@ -1,7 +1,6 @@
 """The training loop: one function runs the baseline, progressive growth and budgeted runs."""
 import contextlib
 import dataclasses
-import hashlib
 import itertools
 import math
 import os
@@ -16,16 +15,15 @@ from tqdm.auto import tqdm
 
 from . import distributed as dist
 from .augment import augment_batch
-from .budget import baseline_seconds, check_time_budget, measure_throughput, plan_budget
-from .checkpoint import CHECKPOINT_NAME, config_differences, load_checkpoint, save_checkpoint
-from .config import TrainConfig, make_config, parse_duration
+from .checkpoint import CHECKPOINT_NAME, save_checkpoint
+from .config import TrainConfig, make_config
 from .errors import UserError
-from .flops import flops_per_image
 from .grow import widen
 from .loader import DeviceLoader, epoch_seed
 from .model import resnet18
-from .records import append_jsonl, env_info, rewrite_jsonl, write_json
+from .records import append_jsonl, env_info, write_json
 from .rundir import METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
+from .runstate import calibrate_budget, compilations, resume_state, rng_states, summarize, weights_digest
 from .schedule import (BASELINE_SCHEDULE, DEFAULT_SCHEDULE, lr_at, parse_schedule, restrict_growth, stage_at,
                        stage_bounds, stage_epochs, stage_sizes)
 
@@ -84,20 +82,18 @@ def _run(cfg, device, info, t_start):
         total_steps = max(1, round(cfg.budget * cfg.num_epochs * spe))
         lengths, run_epochs = [1.0], total_steps / spe
     elif cfg.budget is not None or cfg.time_budget:
-        plan = {} if cfg.resume else _calibrate(cfg, stages, sizes, loader, new_model, run_step, sync, spec, info)
+        plan = {} if cfg.resume else calibrate_budget(cfg, stages, sizes, loader, new_model, run_step, sync, spec, info)
         budget_s = plan.get("train_budget_s")
         total_steps, lengths, run_epochs = None, plan.get("time_bounds", [1.0]), sum(plan.get("epochs", [0]))
     else:
         epochs = stage_epochs(stages, cfg.num_epochs)
         total_steps, lengths, run_epochs = cfg.num_epochs * spe, epochs, cfg.num_epochs
-    if budget_s is None and cfg.time_budget and cfg.algo == "short":
-        budget_s = parse_duration(cfg.time_budget)
 
     model, optimizer = new_model(sizes[0][0])
     state = dict(epoch=0, batch=0, step=0, spent_s=0.0, stage=0, rows=[], growth=[], stage_s=[0.0] * len(stages),
                  stage_images=[0] * len(stages), plan=plan, partial=None, gen_state=None, checkpoint_epoch=None)
     if cfg.resume:
-        model, optimizer = _resume(cfg, run_dir, state, new_model, device)
+        model, optimizer = resume_state(cfg, run_dir, state, new_model, device)
         plan = state["plan"]
         if plan:
             budget_s, lengths = plan["train_budget_s"], plan["time_bounds"]
@@ -123,7 +119,7 @@ def _run(cfg, device, info, t_start):
         if info.is_main:
             save_checkpoint(paths["ckpt"], {**state, **position, "config": dataclasses.asdict(cfg),
                                             "model": model.state_dict(), "width": model.width,
-                                            "optimizer": optimizer.state_dict(), "rng": _rng_states()})
+                                            "optimizer": optimizer.state_dict(), "rng": rng_states()})
         dist.barrier(info)
 
     # --- the loop ---
@@ -202,7 +198,7 @@ def _run(cfg, device, info, t_start):
                    images_per_s=stats[2].item() / max(epoch_s, 1e-9), eval_s=time.perf_counter() - t_eval,
                    progress=min(1.0, progress(state["step"], state["spent_s"])))
         if cfg.compile:
-            row["compilations"] = _compilations()  # graphs compiled so far: one per stage is the goal
+            row["compilations"] = compilations()  # graphs compiled so far: one per stage is the goal
         if not math.isfinite(row["train_loss"]):
             raise UserError(f"loss became {row['train_loss']} in epoch {epoch + 1}; lower --lr (now {cfg.lr:g}); "
                             f"{_kept(state, run_dir)}")
@@ -216,7 +212,7 @@ def _run(cfg, device, info, t_start):
         if done or (total_steps is not None and state["step"] >= total_steps):
             break
 
-    summary = _summary(cfg, state, stages, sizes, spec, plan, time.perf_counter() - t_start, info, device,
+    summary = summarize(cfg, state, stages, sizes, spec, plan, time.perf_counter() - t_start, info, device,
                        spe * cfg.batch_size) | {"weights_sha1": weights_digest(model)}
     if info.is_main:
         write_json(paths["summary"], summary)
@@ -265,15 +261,6 @@ def _kept(state, run_dir):
     return f"the last good checkpoint (epoch {state['checkpoint_epoch']}) is kept in {run_dir}"
 
 
-def weights_digest(model):
-    """SHA-1 of all parameters and buffers: equal digests mean bit-identical models."""
-    h = hashlib.sha1()
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def _pick_device(name):
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu (or auto)")
@@ -304,78 +291,3 @@ def _grow(model, optimizer, width, cfg, stage, info, device, fmt, net):
     model = widen(model, width, rule=cfg.init, optimizer=optimizer, seed=cfg.seed * 1000 + stage)
     model = model.to(device, memory_format=fmt)
     return model, _wrap(model, cfg, info, device)
-
-
-def _compilations():
-    from torch._dynamo.utils import counters
-
-    return int(counters["stats"]["unique_graphs"])
-
-
-def _calibrate(cfg, stages, sizes, loader, new_model, run_step, sync, spec, info):
-    """Measure each stage's images/s, then plan stage lengths so the predicted total fits the budget."""
-    batches = itertools.cycle(list(itertools.islice(loader.batches(0), cfg.calibration_steps + 2)))
-    table, calib_s, timed = measure_throughput(new_model, run_step, sizes + [(cfg.width, spec.resolution)], batches,
-                                               max(1, cfg.calibration_steps), sync)
-    ips = [table[s] * info.world_size for s in sizes]
-    n_train = len(loader) * cfg.batch_size
-    full_ips = table[(cfg.width, spec.resolution)] * info.world_size
-    base_s = baseline_seconds(cfg.num_epochs, n_train, full_ips)
-    total_s = cfg.budget * base_s if cfg.budget else parse_duration(cfg.time_budget)
-    check_time_budget(total_s, calib_s, min(n_train / x for x in ips))
-    plan = plan_budget(stages, ips, n_train, total_s - calib_s)
-    flops = [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
-    return plan | dict(images_per_s=ips, calibration_s=calib_s, calibration_steps=timed, budget_s=total_s,
-                       train_budget_s=total_s - calib_s, baseline_predicted_s=base_s, sizes=sizes,
-                       predicted_saving=1 - total_s / base_s, forward_flops_per_image=flops)
-
-
-def _resume(cfg, run_dir, state, new_model, device):
-    saved = load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))
-    diff = config_differences(saved["config"], dataclasses.asdict(cfg))
-    if diff:
-        pairs = ", ".join(f"{k}: {saved['config'].get(k)!r} -> {getattr(cfg, k, None)!r}" for k in diff)
-        raise UserError(f"checkpoint in {run_dir} was made with a different config ({pairs}); "
-                        "resume with the same flags, or start over with --overwrite")
-    model, optimizer = new_model(saved["width"])
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    for key in state:
-        state[key] = saved.get(key, state[key])
-    _set_rng_states(saved["rng"])
-    rewrite_jsonl(os.path.join(run_dir, METRICS_NAME), state["rows"])  # drop epochs after the checkpoint
-    return model, optimizer
-
-
-def _rng_states():
-    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
-
-
-def _set_rng_states(s):
-    torch.set_rng_state(s["torch"]), np.random.set_state(s["numpy"]), random.setstate(s["python"])
-    if s.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
-
-
-def _summary(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_train):
-    rows = state["rows"]
-    flops = [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
-    per_stage = [dict(width=w, resolution=r, share=s.share, seconds=t, images=n, forward_flops_per_image=f,
-                      train_flops=3 * f * n) for (w, r), s, t, n, f in
-                 zip(sizes, stages, state["stage_s"], state["stage_images"], flops)]
-    calib_s = (plan or {}).get("calibration_s", 0.0)
-    train_s = state["spent_s"] + calib_s
-    out = dict(dataset=cfg.dataset, algo=cfg.algo, exp_name=cfg.resolved_exp_name(), seed=cfg.seed,
-               test_acc=rows[-1]["test_acc"] if rows else None, best_test_acc=max(r["test_acc"] for r in rows) if rows else None,
-               train_time_s=train_s, total_time_s=total_s, epochs=len(rows),
-               epochs_equivalent=sum(state["stage_images"]) / n_train, final_width=rows[-1]["width"] if rows else None,
-               final_resolution=rows[-1]["resolution"] if rows else None, train_flops=sum(p["train_flops"] for p in per_stage),
-               stages=per_stage, growth=state["growth"], plan=plan, world_size=info.world_size,
-               device=str(device), num_epochs=cfg.num_epochs, width=cfg.width,
-               compilations=_compilations() if cfg.compile else None)
-    if plan:
-        out["predicted_train_s"] = plan["budget_s"]
-        out["predicted_saving"] = plan["predicted_saving"]
-        out["measured_saving_vs_predicted_baseline"] = 1 - train_s / plan["baseline_predicted_s"]
-    return out

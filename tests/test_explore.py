@@ -13,7 +13,7 @@ from lib.errors import UserError  # noqa: E402
 from lib.schedule import DEFAULT_SCHEDULE  # noqa: E402
 
 SAVING_RE = re.compile(r"predicted saving vs baseline: (-?\d+\.\d)%")
-DEFAULTS = dict(num_stages=3, boundaries=(0.3, 0.6), start_width=0.5, start_res=0.5, epochs=100, budget=0.0)
+DEFAULTS = dict(num_stages=3, boundaries=(0.3, 0.6), start_width=1.0, start_res=0.5, epochs=100, budget=0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ def test_every_slider_changes_the_data(slider, value):
 
 
 def test_cost_accounting():
-    data = explore.explore_schedule(**DEFAULTS)
+    data = explore.explore_schedule(**{**DEFAULTS, "start_width": 0.5})  # width and resolution growth
     per_epoch = data["per_epoch"]
     assert len(per_epoch) == 100 and data["stage_epochs"] == [30.0, 30.0, 40.0]
     assert per_epoch["relative_cost"].iloc[-1] == pytest.approx(1.0)  # last stage is full size
@@ -46,6 +46,8 @@ def test_cost_accounting():
     assert per_epoch["cumulative_cost"].iloc[-1] == pytest.approx(data["progressive_cost"])
     assert data["predicted_saving"] == pytest.approx(1 - data["progressive_cost"] / 100)
     assert 0.3 < data["predicted_saving"] < 0.6
+    res_only = explore.explore_schedule(**DEFAULTS)  # the default: resolution only
+    assert per_epoch["relative_cost"].iloc[0] < res_only["per_epoch"]["relative_cost"].iloc[0] < 0.3
     one_stage = explore.explore_schedule(**{**DEFAULTS, "num_stages": 1})
     assert one_stage["predicted_saving"] == pytest.approx(0.0)
 

@@ -27,7 +27,8 @@ def run_dir(kw, name):
 
 
 def test_progressive_run_learns_and_writes_documented_files(tiny_run):
-    summary = run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="prog")
+    summary = run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="prog",
+                  schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4")
     d = run_dir(tiny_run, "prog")
     assert set(os.listdir(d)) >= {"config.json", "metrics.jsonl", "summary.json", "env.json", "checkpoint.pt"}
     rows = read_jsonl(os.path.join(d, "metrics.jsonl"))
@@ -42,6 +43,13 @@ def test_progressive_run_learns_and_writes_documented_files(tiny_run):
     assert json.load(open(os.path.join(d, "config.json")))["algo"] == "yes"
     assert summary["test_acc"] > 30  # 10 easy classes: chance is 10%
     assert len(summary["growth"]) == 2
+
+
+def test_default_progressive_recipe_grows_resolution_at_full_width(tiny_run):
+    run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="default")
+    rows = read_jsonl(os.path.join(run_dir(tiny_run, "default"), "metrics.jsonl"))
+    assert [r["width"] for r in rows] == [8] * 4
+    assert [r["resolution"] for r in rows] == [16, 24, 32, 32]
 
 
 def test_baseline_stays_full_size_and_beats_chance(tiny_run):
@@ -72,7 +80,7 @@ def test_short_algo_scales_epochs_to_the_budget(tiny_run):
 
 def test_budget_run_records_plan_and_measurements(tiny_run):
     summary = run(tiny_run, algo="yes", budget=0.5, num_epochs=6, width=8, exp_name="budget",
-                    calibration_steps=2)
+                  calibration_steps=2, schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4")
     plan = summary["plan"]
     assert len(plan["images_per_s"]) == 3 and len(plan["seconds"]) == 3
     assert plan["budget_s"] == pytest.approx(0.5 * plan["baseline_predicted_s"])

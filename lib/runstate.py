@@ -1,0 +1,104 @@
+"""Run bookkeeping around the loop: budget calibration, resuming, random states, and the final summary."""
+import dataclasses
+import hashlib
+import itertools
+import os
+import random
+
+import numpy as np
+import torch
+
+from .budget import baseline_seconds, check_time_budget, measure_throughput, plan_budget
+from .checkpoint import CHECKPOINT_NAME, config_differences, load_checkpoint
+from .config import parse_duration
+from .errors import UserError
+from .flops import flops_per_image
+from .records import rewrite_jsonl
+from .rundir import METRICS_NAME
+
+
+def weights_digest(model):
+    """SHA-1 of all parameters and buffers: equal digests mean bit-identical models."""
+    h = hashlib.sha1()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def compilations():
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def calibrate_budget(cfg, stages, sizes, loader, new_model, run_step, sync, spec, info):
+    """Measure each stage's images/s, then plan stage lengths so the predicted total fits the budget."""
+    batches = itertools.cycle(list(itertools.islice(loader.batches(0), cfg.calibration_steps + 2)))
+    table, calib_s, timed = measure_throughput(new_model, run_step, sizes + [(cfg.width, spec.resolution)], batches,
+                                               max(1, cfg.calibration_steps), sync)
+    ips = [table[s] * info.world_size for s in sizes]
+    n_train = len(loader) * cfg.batch_size
+    full_ips = table[(cfg.width, spec.resolution)] * info.world_size
+    base_s = baseline_seconds(cfg.num_epochs, n_train, full_ips)
+    total_s = cfg.budget * base_s if cfg.budget else parse_duration(cfg.time_budget)
+    check_time_budget(total_s, calib_s, min(n_train / x for x in ips))
+    plan = plan_budget(stages, ips, n_train, total_s - calib_s)
+    flops = [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
+    return plan | dict(images_per_s=ips, calibration_s=calib_s, calibration_steps=timed, budget_s=total_s,
+                       train_budget_s=total_s - calib_s, baseline_predicted_s=base_s, sizes=sizes,
+                       predicted_saving=1 - total_s / base_s, forward_flops_per_image=flops)
+
+
+def resume_state(cfg, run_dir, state, new_model, device):
+    """Rebuild model, optimizer, loop state and RNG states from the run's checkpoint (same config only)."""
+    saved = load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))
+    diff = config_differences(saved["config"], dataclasses.asdict(cfg))
+    if diff:
+        pairs = ", ".join(f"{k}: {saved['config'].get(k)!r} -> {getattr(cfg, k, None)!r}" for k in diff)
+        raise UserError(f"checkpoint in {run_dir} was made with a different config ({pairs}); "
+                        "resume with the same flags, or start over with --overwrite")
+    model, optimizer = new_model(saved["width"])
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    for key in state:
+        state[key] = saved.get(key, state[key])
+    set_rng_states(saved["rng"])
+    rewrite_jsonl(os.path.join(run_dir, METRICS_NAME), state["rows"])  # drop epochs after the checkpoint
+    return model, optimizer
+
+
+def rng_states():
+    """All global random states (torch CPU/CUDA, numpy, python), for checkpoints."""
+    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+
+
+def set_rng_states(s):
+    torch.set_rng_state(s["torch"]), np.random.set_state(s["numpy"]), random.setstate(s["python"])
+    if s.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_train):
+    """summary.json of a finished run: accuracy, times, FLOPs, per-stage seconds, plan and growth events."""
+    rows = state["rows"]
+    flops = [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
+    per_stage = [dict(width=w, resolution=r, share=s.share, seconds=t, images=n, forward_flops_per_image=f,
+                      train_flops=3 * f * n) for (w, r), s, t, n, f in
+                 zip(sizes, stages, state["stage_s"], state["stage_images"], flops)]
+    calib_s = (plan or {}).get("calibration_s", 0.0)
+    train_s = state["spent_s"] + calib_s
+    out = dict(dataset=cfg.dataset, algo=cfg.algo, exp_name=cfg.resolved_exp_name(), seed=cfg.seed,
+               test_acc=rows[-1]["test_acc"] if rows else None, best_test_acc=max(r["test_acc"] for r in rows) if rows else None,
+               train_time_s=train_s, total_time_s=total_s, epochs=len(rows),
+               epochs_equivalent=sum(state["stage_images"]) / n_train, final_width=rows[-1]["width"] if rows else None,
+               final_resolution=rows[-1]["resolution"] if rows else None, train_flops=sum(p["train_flops"] for p in per_stage),
+               stages=per_stage, growth=state["growth"], plan=plan, world_size=info.world_size,
+               device=str(device), num_epochs=cfg.num_epochs, width=cfg.width,
+               compilations=compilations() if cfg.compile else None)
+    if plan:
+        out["predicted_train_s"] = plan["budget_s"]
+        out["predicted_saving"] = plan["predicted_saving"]
+        out["measured_saving_vs_predicted_baseline"] = 1 - train_s / plan["baseline_predicted_s"]
+    return out
