@@ -30,7 +30,7 @@ RECIPES = {
     "res4": dict(algo="yes", schedule="1/0.5:0.25,1/0.625:0.25,1/0.75:0.25,1/1:0.25"),
     "res3_late": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3"),
     "res3_full50": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.2,1/1:0.5"),
-    "mild_width": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4"),
+    "mild_width": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="split"),
     "mild_fresh": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh"),
     "res5": dict(algo="yes", schedule="1/0.5:0.2,1/0.625:0.2,1/0.75:0.2,1/0.875:0.2,1/1:0.2"),
     # learning rate at growth: a short re-warm-up after each growth (in baseline epochs)
@@ -63,6 +63,7 @@ def parse_args(argv=None):
     p.add_argument("--train_subset", type=int, default=10000)
     p.add_argument("--device", default="auto")
     p.add_argument("--no_baseline", action="store_true", help="skip the full baseline (no accuracy deltas)")
+    p.add_argument("--note", default="", help="a remark printed under the table's header")
     return p.parse_args(argv)
 
 
@@ -123,7 +124,7 @@ def main(argv=None):
     header = (f"{args.dataset}, width {args.width}, baseline {args.num_epochs} epochs, train_subset "
               f"{args.train_subset or 'all'}, batch {args.batch_size}, lr {args.lr:g}; command: python "
               f"bench/ablations.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    text = header + "\n\n" + "\n".join(lines) + "\n"
+    text = header + ("\n\n" + args.note if args.note else "") + "\n\n" + "\n".join(lines) + "\n"
     print(text)
     with open(os.path.join(folder, "table.md"), "w") as f:
         f.write(text)
