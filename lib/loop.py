@@ -101,6 +101,7 @@ def _run(cfg, device, info, t_start):
     bounds = stage_bounds(lengths)
     warmup_frac = min(0.5, cfg.warmup_epochs / max(run_epochs or cfg.num_epochs, 1e-9))
     rewarm_frac = min(0.5, cfg.growth_warmup / max(run_epochs or cfg.num_epochs, 1e-9))
+    compiled_before = compilations() if cfg.compile else 0  # the counter is per process, not per run
     net = _wrap(model, cfg, info, device)
     paths = {k: os.path.join(run_dir, v) for k, v in
              (("metrics", METRICS_NAME), ("ckpt", CHECKPOINT_NAME), ("summary", SUMMARY_NAME))}
@@ -198,7 +199,7 @@ def _run(cfg, device, info, t_start):
                    images_per_s=stats[2].item() / max(epoch_s, 1e-9), eval_s=time.perf_counter() - t_eval,
                    progress=min(1.0, progress(state["step"], state["spent_s"])))
         if cfg.compile:
-            row["compilations"] = compilations()  # graphs compiled so far: one per stage is the goal
+            row["compilations"] = compilations() - compiled_before  # graphs so far: one per stage is the goal
         if not math.isfinite(row["train_loss"]):
             raise UserError(f"loss became {row['train_loss']} in epoch {epoch + 1}; lower --lr (now {cfg.lr:g}); "
                             f"{_kept(state, run_dir)}")

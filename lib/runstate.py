@@ -96,7 +96,7 @@ def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_tr
                final_resolution=rows[-1]["resolution"] if rows else None, train_flops=sum(p["train_flops"] for p in per_stage),
                stages=per_stage, growth=state["growth"], plan=plan, world_size=info.world_size,
                device=str(device), num_epochs=cfg.num_epochs, width=cfg.width,
-               compilations=compilations() if cfg.compile else None)
+               compilations=state["rows"][-1].get("compilations") if cfg.compile and rows else None)
     if plan:
         out["predicted_train_s"] = plan["budget_s"]
         out["predicted_saving"] = plan["predicted_saving"]

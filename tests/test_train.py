@@ -143,3 +143,12 @@ def test_lib_train_stays_the_function_after_submodules_are_imported():
     import lib.loop  # noqa: F401  (a submodule named like the function would shadow it)
 
     assert callable(lib.train) and lib.train is train
+
+
+def test_compile_compiles_once_per_stage(tiny_run):
+    """torch.compile (inductor on the CPU here): one graph per stage, no recompilation storm."""
+    summary = run(tiny_run, algo="yes", width=8, compile=True, exp_name="compiled",
+                  schedule="0.5/0.5:0.34,0.75/0.75:0.33,1/1:0.33")
+    rows = read_jsonl(os.path.join(run_dir(tiny_run, "compiled"), "metrics.jsonl"))
+    assert [r["compilations"] for r in rows] == [1, 2, 3]
+    assert summary["compilations"] == 3 and summary["final_width"] == 8
