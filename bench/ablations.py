@@ -10,13 +10,13 @@ and with the equal-time short baseline.
 import argparse
 import json
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lib.errors import UserError  # noqa: E402
 from lib.loop import train  # noqa: E402
+from budget import mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied
 RECIPES = {
@@ -65,10 +65,6 @@ def parse_args(argv=None):
     p.add_argument("--no_baseline", action="store_true", help="skip the full baseline (no accuracy deltas)")
     p.add_argument("--note", default="", help="a remark printed under the table's header")
     return p.parse_args(argv)
-
-
-def stats(xs):
-    return (statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0) if xs else (float("nan"),) * 2
 
 
 def main(argv=None):
