@@ -1,11 +1,13 @@
 """Recipe ablations at a fixed budget: each recipe is data (a few training flags), run over seeds.
 
-    python bench/ablations.py --data_root ../shared/data --recipes short,default,res3,fresh --seeds 0
+    python bench/ablations.py --data_root ../shared/data --recipes short,default,res3,both3_fresh --seeds 0
     python bench/ablations.py --list
 
 Writes <out_dir>/<tag>/table.md (mean ± std over seeds, with the command) and results.json.
 The baseline (full size, all epochs) is run once per seed and every row is compared with it
-and with the equal-time short baseline.
+and with the short baseline (full size, budget x the epochs). Every progressive arm gets the
+same wall-clock time, budget x the measured time of the same seed's baseline (--calibrated: the
+budget fraction instead, planned from the run's own estimate of the baseline's time).
 """
 import argparse
 import json
@@ -25,7 +27,7 @@ RECIPES = {
     # schedule shapes (shares are fractions of the epochs; the planner stretches them to the budget)
     "both3": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4"),
     "res3": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4"),
-    "width3": dict(algo="yes", schedule="0.5/1:0.3,0.75/1:0.3,1/1:0.4"),
+    "width3": dict(algo="yes", schedule="0.5/1:0.3,0.75/1:0.3,1/1:0.4", init="fresh"),
     "res2": dict(algo="yes", schedule="1/0.5:0.5,1/1:0.5"),
     "res4": dict(algo="yes", schedule="1/0.5:0.25,1/0.625:0.25,1/0.75:0.25,1/1:0.25"),
     "res3_late": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3"),
@@ -33,8 +35,16 @@ RECIPES = {
     "mild_width": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="split"),
     "mild_fresh": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh"),
     "res5": dict(algo="yes", schedule="1/0.5:0.2,1/0.625:0.2,1/0.75:0.2,1/0.875:0.2,1/1:0.2"),
+    # a higher starting resolution (20 -> 24 -> 32 px)
+    "res3_hi": dict(algo="yes", schedule="1/0.625:0.3,1/0.75:0.3,1/1:0.4"),
+    # FixRes-style: most of training below the test resolution, a short last stage at it
+    "res3_fixres": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.45,1/1:0.15"),
     # learning rate at growth: a short re-warm-up after each growth (in baseline epochs)
     "res3_rewarm": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", growth_warmup=0.5),
+    # ... or a restart at the peak at each growth, each stage decaying to zero (SGDR-style)
+    "res3_restart": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", lr_restart=True),
+    # BN after a resolution change: running statistics re-estimated on 20 unaugmented batches
+    "res3_bnrecal": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", bn_recal=20),
     "both3_fresh_rewarm": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh",
                                growth_warmup=0.5),
     # weight-inheritance rules on the width+resolution schedule
@@ -63,6 +73,9 @@ def parse_args(argv=None):
     p.add_argument("--train_subset", type=int, default=10000)
     p.add_argument("--device", default="auto")
     p.add_argument("--no_baseline", action="store_true", help="skip the full baseline (no accuracy deltas)")
+    p.add_argument("--calibrated", action="store_true",
+                   help="give progressive arms --budget (the planner's own estimate of the baseline's time) instead "
+                        "of the same wall-clock time: budget x the measured baseline time of the same seed")
     p.add_argument("--note", default="", help="a remark printed under the table's header")
     return p.parse_args(argv)
 
@@ -90,6 +103,10 @@ def main(argv=None):
         for seed in seeds:
             for name in runs:
                 flags = dict(algo="no") if name == "baseline" else dict(RECIPES[name], budget=args.budget)
+                if flags["algo"] == "yes" and seed in runs.get("baseline", {}) and not args.calibrated:
+                    # every arm gets exactly the same seconds, so planner noise cannot favour one recipe
+                    flags = dict(flags, budget=None,
+                                 time_budget=f"{args.budget * runs['baseline'][seed]['train_time_s']:.2f}s")
                 exp = f"{name}_s{seed}"
                 path = os.path.join(shared["out_dir"], exp, "summary.json")
                 if os.path.exists(path):  # finished earlier: reuse (delete the folder to re-run)
@@ -117,7 +134,10 @@ def main(argv=None):
         lines.append(f"| {name} | {flags} | {'1' if name == 'baseline' else f'{args.budget:g}'} | {len(by_seed)} | "
                      f"{acc[0]:.2f} ± {acc[1]:.2f} | {d_base[0]:+.2f} ± {d_base[1]:.2f} | "
                      f"{d_short[0]:+.2f} ± {d_short[1]:.2f} | {ratio[0]:.3f} ± {ratio[1]:.3f} | {epochs[0]:.1f} |")
-    header = (f"{args.dataset}, width {args.width}, baseline {args.num_epochs} epochs, train_subset "
+    timing = ("progressive arms get --budget (the planner's estimate of the baseline's time)" if args.calibrated or
+              args.no_baseline else f"progressive arms get {args.budget:g} x the measured time of the same seed's "
+              f"baseline as --time_budget; short trains {args.budget:g} x the epochs")
+    header = (f"{timing}; {args.dataset}, width {args.width}, baseline {args.num_epochs} epochs, train_subset "
               f"{args.train_subset or 'all'}, batch {args.batch_size}, lr {args.lr:g}; command: python "
               f"bench/ablations.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     text = header + ("\n\n" + args.note if args.note else "") + "\n\n" + "\n".join(lines) + "\n"

@@ -39,7 +39,10 @@ def parse_args(argv=None):
     p.add_argument("--arms", default=",".join(ARMS), help="which of no,yes,short to run")
     p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
     p.add_argument("--grow", default="both")
-    p.add_argument("--init", default="split")
+    p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
+    p.add_argument("--baseline_from", default="",
+                   help="reuse the finished baseline runs (no_s<seed>) of another bench/budget.py folder with the "
+                        "same settings instead of training them again")
     p.add_argument("--compile", action="store_true")
     return p.parse_args(argv)
 
@@ -59,8 +62,30 @@ def run_arm(args, arm, seed, folder):
     if arm != "no":
         kw["budget"] = args.budget
     if arm == "yes":
-        kw.update(schedule=args.schedule, grow=args.grow, init=args.init)
+        kw.update(schedule=args.schedule, grow=args.grow, **({"init": args.init} if args.init else {}))
+    if arm == "no" and args.baseline_from:
+        return reuse_baseline(args.baseline_from, kw)
     return train(**kw)
+
+
+SAME_BASELINE = ("dataset", "num_epochs", "width", "batch_size", "lr", "seed", "train_subset", "test_subset", "algo")
+
+
+def reuse_baseline(folder, kw):
+    """The summary of a finished baseline run in folder/<exp_name> whose settings match kw's."""
+    run = os.path.join(folder, kw["exp_name"])
+    try:
+        summary = json.load(open(os.path.join(run, "summary.json")))
+        config = json.load(open(os.path.join(run, "config.json")))
+    except (OSError, ValueError):
+        raise UserError(f"--baseline_from: no finished baseline run in {run} (summary.json and config.json); "
+                        f"run without --baseline_from to train it") from None
+    differ = [k for k in SAME_BASELINE if config.get(k) != kw[k]]
+    if differ:
+        raise UserError(f"--baseline_from: {run} was trained with different settings "
+                        f"({', '.join(f'{k}={config.get(k)!r}, here {kw[k]!r}' for k in differ)}); "
+                        f"run without --baseline_from to train a matching baseline")
+    return summary
 
 
 def table(results, budget):

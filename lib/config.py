@@ -34,6 +34,8 @@ class TrainConfig:
     label_smoothing: float = 0.1
     warmup_epochs: float = 1.0  # epochs of linear LR warm-up (of the baseline's length)
     growth_warmup: float = 0.0  # epochs of LR re-warm-up after each growth (of the baseline's length); 0 = none
+    lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
+    bn_recal: int = 0  # batches to re-estimate BN running statistics on after each resolution change; 0 = none
     seed: int = 0  # seeds weights, data order, augmentation and growth
     device: str = "auto"  # auto | cpu | cuda
     train_subset: int = 0  # class-balanced subset of the training set; 0 = all
@@ -111,7 +113,7 @@ def check_config(cfg):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise UserError(f"--{name} must be a positive whole number, got {v!r}")
-    for name in ("train_subset", "test_subset", "calibration_steps"):
+    for name in ("train_subset", "test_subset", "calibration_steps", "bn_recal"):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise UserError(f"--{name} must be a whole number >= 0, got {v!r}")

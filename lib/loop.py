@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as dist
 from .augment import augment_batch
+from .bnstats import recalibrate_bn
 from .checkpoint import CHECKPOINT_NAME, save_checkpoint
 from .config import TrainConfig, make_config
 from .errors import UserError
@@ -149,16 +150,22 @@ def _run(cfg, device, info, t_start):
                 t_grow = time.perf_counter()
                 state["stage_s"][state["stage"]] += t_grow - mark
                 model, net = _grow(model, optimizer, sizes[k][0], cfg, k, info, device, fmt, net)
+                recal = 0
+                if cfg.bn_recal and sizes[k][1] != sizes[state["stage"]][1]:  # BN statistics for the new size
+                    with amp():
+                        recal = recalibrate_bn(model, _plain_batches(loader, spec, sizes[k][1], fmt, cfg.bn_recal,
+                                                                     epoch_seed(cfg.seed, k, 99)))
                 state["growth"].append(dict(epoch=epoch, batch=i, step=state["step"], stage=k, width=sizes[k][0],
                                             resolution=sizes[k][1], seconds=time.perf_counter() - t_grow,
-                                            progress=p))
+                                            progress=p, bn_recal_batches=recal))
                 state["stage"] = k
                 mark = time.perf_counter()
                 checkpoint(epoch=epoch, batch=i, gen_state=gen.get_state(),
                            partial=dict(loss_sum=loss_sum.item(), correct=correct.item(), seen=seen,
                                         epoch_s=mark - t0))
             last_growth = state["growth"][-1]["progress"] if state["growth"] else None
-            lr = lr_at(p, cfg.lr, warmup_frac, last_growth, rewarm_frac)
+            span = (bounds[k - 1] if k else 0.0, bounds[k]) if cfg.lr_restart else None
+            lr = lr_at(p, cfg.lr, warmup_frac, last_growth, rewarm_frac, span)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             try:
@@ -254,6 +261,13 @@ def evaluate(model, loader, spec, criterion, amp, fmt, info):
     model.train(was_training)
     totals = dist.all_reduce_sum(totals, info)
     return totals[0].item() / totals[2].item(), 100 * totals[1].item() / totals[2].item()
+
+
+def _plain_batches(loader, spec, resolution, fmt, n, seed):
+    """Up to n seeded random training batches, unaugmented, at `resolution`: [B, C, res, res] each."""
+    order = torch.randperm(len(loader.y), generator=torch.Generator().manual_seed(seed))[:n * loader.per_rank]
+    for chunk in order.to(loader.x.device).split(loader.per_rank):
+        yield augment_batch(loader.x[chunk], spec, resolution, None, train=False).contiguous(memory_format=fmt)
 
 
 def _kept(state, run_dir):

@@ -154,17 +154,21 @@ def stage_at(bounds, progress):
     return len(bounds) - 1
 
 
-def lr_at(progress, peak_lr, warmup_frac, last_growth=None, rewarm_frac=0.0):
+def lr_at(progress, peak_lr, warmup_frac, last_growth=None, rewarm_frac=0.0, restart_span=None):
     """Linear warm-up from 0 to peak_lr over warmup_frac, then linear decay to 0 at progress 1.
 
     With rewarm_frac > 0, the rate is ramped up again from 0 over rewarm_frac of training after
     the last growth (at progress last_growth), so newly added units are not hit by a full step.
+    With restart_span = (start, end), the progress span of the current stage, the rate restarts
+    at peak_lr when the stage begins and decays linearly to 0 at its end (SGDR-style cycles).
     """
     p = min(max(progress, 0.0), 1.0)
     if warmup_frac > 0 and p < warmup_frac:
         lr = peak_lr * p / warmup_frac
     else:
-        lr = peak_lr * max(0.0, 1.0 - p) / max(1e-12, 1.0 - warmup_frac)
+        start, end = restart_span if restart_span is not None else (0.0, 1.0)
+        begin = max(start, warmup_frac)  # where the decay starts: after the warm-up, or at the stage's start
+        lr = peak_lr * max(0.0, end - p) / max(1e-12, end - begin)
     if rewarm_frac > 0 and last_growth is not None and last_growth <= p < last_growth + rewarm_frac:
         lr *= max(0.0, p - last_growth) / rewarm_frac
     return lr

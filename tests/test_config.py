@@ -23,6 +23,7 @@ def test_parse_duration(text, seconds):
     (dict(resume=True, overwrite=True), "contradict"),
     (dict(colour="red"), "unknown parameter"),
     (dict(init="magic"), "unknown --init 'magic'"),
+    (dict(bn_recal=-2), "--bn_recal must be a whole number >= 0"),
 ])
 def test_bad_config_names_the_problem(kwargs, message):
     with pytest.raises(UserError, match=message):

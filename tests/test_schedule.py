@@ -91,3 +91,16 @@ def test_rewarm_after_growth_dips_then_rejoins_the_schedule():
     assert rew[40] == 0 and 0 < rew[45] < base[45]  # restarts from zero, ramps up
     assert rew[50:] == base[50:]  # after the re-warm-up: the usual decay, still reaching 0 at the end
     assert rew[100] == 0
+
+
+def test_lr_restart_gives_each_stage_its_own_decay_to_zero():
+    base = [lr_at(p / 100, 0.2, 0.1) for p in range(101)]
+    spans = [(0.0, 0.3), (0.3, 0.6), (0.6, 1.0)]
+    span_at = lambda p: next(s for s in spans if p < s[1]) if p < 1 else spans[-1]  # noqa: E731
+    rst = [lr_at(p / 100, 0.2, 0.1, restart_span=span_at(p / 100)) for p in range(101)]
+    assert rst[:11] == base[:11]  # the first warm-up is unchanged
+    assert rst[10] == pytest.approx(0.2) and rst[29] == pytest.approx(0.2 / 20)  # first stage: 0.1 -> 0.3
+    assert rst[30] == pytest.approx(0.2) and rst[60] == pytest.approx(0.2)  # back at the peak at each growth
+    assert rst[45] == pytest.approx(0.1) and rst[80] == pytest.approx(0.1)  # halfway through a stage: half
+    assert rst[100] == 0
+    assert [lr_at(p / 100, 0.2, 0.1, restart_span=(0.0, 1.0)) for p in range(101)] == base  # one stage = no restart

@@ -52,6 +52,19 @@ def test_default_progressive_recipe_grows_resolution_at_full_width(tiny_run):
     assert [r["resolution"] for r in rows] == [16, 24, 32, 32]
 
 
+def test_lr_restart_and_bn_recalibration_act_at_each_resolution_change(tiny_run):
+    kw = dict(tiny_run, algo="yes", num_epochs=4, width=8, schedule="1/0.5:0.5,1/1:0.5", warmup_epochs=0)
+    plain = run(kw, exp_name="plain")
+    tuned = run(kw, exp_name="tuned", lr_restart=True, bn_recal=3)
+    lrs = lambda name: [r["lr"] for r in read_jsonl(os.path.join(run_dir(kw, name), "metrics.jsonl"))]  # noqa: E731
+    assert lrs("plain") == sorted(lrs("plain"), reverse=True)  # one decay over the whole run
+    restarted = lrs("tuned")
+    assert restarted[2] > 4 * restarted[1]  # back near the peak after the growth at epoch 3
+    assert [g["bn_recal_batches"] for g in tuned["growth"]] == [3]
+    assert [g["bn_recal_batches"] for g in plain["growth"]] == [0]
+    assert tuned["test_acc"] > 25
+
+
 def test_baseline_stays_full_size_and_beats_chance(tiny_run):
     summary = run(tiny_run, algo="no", exp_name="base")
     rows = read_jsonl(os.path.join(run_dir(tiny_run, "base"), "metrics.jsonl"))
