@@ -40,10 +40,11 @@ def parse_args(argv=None):
     p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
     p.add_argument("--grow", default="both")
     p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
-    p.add_argument("--baseline_from", default="",
-                   help="reuse the finished baseline runs (no_s<seed>) of another bench/budget.py folder with the "
-                        "same settings instead of training them again")
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--reuse_from", default="",
+                   help="reuse finished runs from another bench/budget.py folder instead of training them again: "
+                        "the baselines (no_s<seed>), and the short arms when their budget is the same; settings "
+                        "are checked")
     return p.parse_args(argv)
 
 
@@ -63,28 +64,31 @@ def run_arm(args, arm, seed, folder):
         kw["budget"] = args.budget
     if arm == "yes":
         kw.update(schedule=args.schedule, grow=args.grow, **({"init": args.init} if args.init else {}))
-    if arm == "no" and args.baseline_from:
-        return reuse_baseline(args.baseline_from, kw)
+    if args.reuse_from and arm in REUSABLE:
+        return reuse_run(args.reuse_from, kw, REUSABLE[arm])
     return train(**kw)
 
 
-SAME_BASELINE = ("dataset", "num_epochs", "width", "batch_size", "lr", "seed", "train_subset", "test_subset", "algo")
+# settings that must match for a finished run to stand in for a new one; the progressive arm is always trained
+SAME_RUN = ("dataset", "num_epochs", "width", "batch_size", "lr", "seed", "train_subset", "test_subset", "algo")
+REUSABLE = {"no": SAME_RUN, "short": SAME_RUN + ("budget",)}
 
 
-def reuse_baseline(folder, kw):
-    """The summary of a finished baseline run in folder/<exp_name> whose settings match kw's."""
+def reuse_run(folder, kw, keys):
+    """The summary of the finished run folder/<exp_name> if its config matches kw on `keys`."""
     run = os.path.join(folder, kw["exp_name"])
     try:
         summary = json.load(open(os.path.join(run, "summary.json")))
         config = json.load(open(os.path.join(run, "config.json")))
     except (OSError, ValueError):
-        raise UserError(f"--baseline_from: no finished baseline run in {run} (summary.json and config.json); "
-                        f"run without --baseline_from to train it") from None
-    differ = [k for k in SAME_BASELINE if config.get(k) != kw[k]]
+        raise UserError(f"--reuse_from: no finished run in {run} (summary.json and config.json); "
+                        f"run without --reuse_from to train it") from None
+    want = dict(kw, budget=kw.get("budget"))
+    differ = [k for k in keys if config.get(k) != want[k]]
     if differ:
-        raise UserError(f"--baseline_from: {run} was trained with different settings "
-                        f"({', '.join(f'{k}={config.get(k)!r}, here {kw[k]!r}' for k in differ)}); "
-                        f"run without --baseline_from to train a matching baseline")
+        raise UserError(f"--reuse_from: {run} was trained with different settings "
+                        f"({', '.join(f'{k}={config.get(k)!r}, here {want[k]!r}' for k in differ)}); "
+                        f"run without --reuse_from to train a matching one")
     return summary
 
 

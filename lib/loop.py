@@ -85,7 +85,7 @@ def _run(cfg, device, info, t_start):
     elif cfg.budget is not None or cfg.time_budget:
         plan = {} if cfg.resume else calibrate_budget(cfg, stages, sizes, loader, new_model, run_step, sync, spec, info)
         budget_s = plan.get("train_budget_s")
-        total_steps, lengths, run_epochs = None, plan.get("time_bounds", [1.0]), sum(plan.get("epochs", [0]))
+        total_steps, lengths, run_epochs = None, plan.get("seconds", [1.0]), sum(plan.get("epochs", [0]))
     else:
         epochs = stage_epochs(stages, cfg.num_epochs)
         total_steps, lengths, run_epochs = cfg.num_epochs * spe, epochs, cfg.num_epochs
@@ -97,7 +97,7 @@ def _run(cfg, device, info, t_start):
         model, optimizer = resume_state(cfg, run_dir, state, new_model, device)
         plan = state["plan"]
         if plan:
-            budget_s, lengths = plan["train_budget_s"], plan["time_bounds"]
+            budget_s, lengths = plan["train_budget_s"], plan["seconds"]
             run_epochs = sum(plan["epochs"])
     bounds = stage_bounds(lengths)
     warmup_frac = min(0.5, cfg.warmup_epochs / max(run_epochs or cfg.num_epochs, 1e-9))

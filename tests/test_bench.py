@@ -1,4 +1,4 @@
-"""bench/budget.py end to end on tiny generated data: the table, and reusing a finished baseline."""
+"""bench/budget.py end to end on tiny generated data: the table, and reusing finished runs."""
 import importlib.util
 import json
 import os
@@ -13,26 +13,29 @@ def _budget_script():
     return module
 
 
-def test_budget_bench_writes_a_table_and_reuses_a_matching_baseline(cifar_root, tmp_path, capsys):
+def test_budget_bench_writes_a_table_and_reuses_only_matching_runs(cifar_root, tmp_path, capsys):
     bench = _budget_script()
     common = ["--data_root", cifar_root, "--out_dir", str(tmp_path), "--num_epochs", "20", "--width", "4",
               "--batch_size", "40", "--seeds", "0", "--train_subset", "0", "--device", "cpu"]
-    assert bench.main(common + ["--arms", "no,yes", "--tag", "first"]) == 0
+    assert bench.main(common + ["--arms", "no,yes,short", "--tag", "first"]) == 0
     first = json.load(open(tmp_path / "first" / "results.json"))
-    assert set(first["stats"]) == {"no", "yes"}
+    assert set(first["stats"]) == {"no", "yes", "short"}
     assert "| yes | 1 |" in open(tmp_path / "first" / "table.md").read()
 
-    assert bench.main(common + ["--arms", "no,yes", "--tag", "second", "--budget", "0.6",
-                                "--baseline_from", str(tmp_path / "first")]) == 0
-    second = json.load(open(tmp_path / "second" / "results.json"))
-    assert second["runs"]["no"] == first["runs"]["no"]  # the same baseline, not a new run
-    assert not os.path.exists(tmp_path / "second" / "no_s0")
-    assert second["stats"]["yes"]["predicted_saving"] == 0.4
+    assert bench.main(common + ["--arms", "no,yes,short", "--tag", "same", "--reuse_from", str(tmp_path / "first")]) == 0
+    same = json.load(open(tmp_path / "same" / "results.json"))
+    assert same["runs"]["no"] == first["runs"]["no"] and same["runs"]["short"] == first["runs"]["short"]
+    assert sorted(os.listdir(tmp_path / "same")) == ["results.json", "table.md", "yes_s0"]  # only yes is trained
 
     capsys.readouterr()
-    assert bench.main(common[:-4] + ["--device", "cpu", "--width", "8", "--arms", "no", "--tag", "third",
-                                     "--baseline_from", str(tmp_path / "first")]) == 2
+    assert bench.main(common + ["--arms", "no,short", "--tag", "second", "--budget", "0.6",
+                                "--reuse_from", str(tmp_path / "first")]) == 2  # short at another budget: not reusable
+    assert "budget=0.5, here 0.6" in capsys.readouterr().err
+
+    capsys.readouterr()
+    assert bench.main(common + ["--width", "8", "--arms", "no", "--tag", "third",
+                                "--reuse_from", str(tmp_path / "first")]) == 2
     err = capsys.readouterr().err
     assert "different settings" in err and "width=4, here 8" in err
-    assert bench.main(common + ["--arms", "no", "--tag", "fourth", "--baseline_from", str(tmp_path / "nowhere")]) == 2
-    assert "no finished baseline run" in capsys.readouterr().err
+    assert bench.main(common + ["--arms", "no", "--tag", "fourth", "--reuse_from", str(tmp_path / "nowhere")]) == 2
+    assert "no finished run" in capsys.readouterr().err

@@ -101,6 +101,10 @@ def test_budget_run_records_plan_and_measurements(tiny_run):
     assert summary["predicted_saving"] == pytest.approx(0.5)
     assert len(summary["stages"]) == 3 and all("seconds" in s and "train_flops" in s for s in summary["stages"])
     assert summary["train_time_s"] > 0 and summary["epochs"] >= 1
+    # each growth happens once the plan's share of the budget for the earlier stages has been spent
+    assert summary["growth"], "the budget should reach at least the second stage"
+    for g in summary["growth"]:
+        assert plan["time_bounds"][g["stage"] - 1] <= g["progress"] < plan["time_bounds"][g["stage"] - 1] + 0.15
 
 
 def test_finished_run_is_not_overwritten_without_flag(tiny_run):
