@@ -43,8 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--compile", action="store_true")
     p.add_argument("--reuse_from", default="",
                    help="reuse finished runs from another bench/budget.py folder instead of training them again: "
-                        "the baselines (no_s<seed>), and the short arms when their budget is the same; settings "
-                        "are checked")
+                        "the baselines (no_s<seed>), and the short arms when their budget is the same (others are "
+                        "trained); settings are checked")
     return p.parse_args(argv)
 
 
@@ -64,18 +64,23 @@ def run_arm(args, arm, seed, folder):
         kw["budget"] = args.budget
     if arm == "yes":
         kw.update(schedule=args.schedule, grow=args.grow, **({"init": args.init} if args.init else {}))
-    if args.reuse_from and arm in REUSABLE:
-        return reuse_run(args.reuse_from, kw, REUSABLE[arm])
+    if args.reuse_from and arm != "yes":
+        summary = reuse_run(args.reuse_from, kw)
+        if summary is not None:
+            return summary
     return train(**kw)
 
 
 # settings that must match for a finished run to stand in for a new one; the progressive arm is always trained
 SAME_RUN = ("dataset", "num_epochs", "width", "batch_size", "lr", "seed", "train_subset", "test_subset", "algo")
-REUSABLE = {"no": SAME_RUN, "short": SAME_RUN + ("budget",)}
 
 
-def reuse_run(folder, kw, keys):
-    """The summary of the finished run folder/<exp_name> if its config matches kw on `keys`."""
+def reuse_run(folder, kw):
+    """The summary of the finished run folder/<exp_name> trained with kw's settings.
+
+    None for a short arm trained at another budget (train it anew); UserError for a missing run or
+    any other difference.
+    """
     run = os.path.join(folder, kw["exp_name"])
     try:
         summary = json.load(open(os.path.join(run, "summary.json")))
@@ -83,12 +88,13 @@ def reuse_run(folder, kw, keys):
     except (OSError, ValueError):
         raise UserError(f"--reuse_from: no finished run in {run} (summary.json and config.json); "
                         f"run without --reuse_from to train it") from None
-    want = dict(kw, budget=kw.get("budget"))
-    differ = [k for k in keys if config.get(k) != want[k]]
+    differ = [k for k in SAME_RUN if config.get(k) != kw[k]]
     if differ:
         raise UserError(f"--reuse_from: {run} was trained with different settings "
-                        f"({', '.join(f'{k}={config.get(k)!r}, here {want[k]!r}' for k in differ)}); "
+                        f"({', '.join(f'{k}={config.get(k)!r}, here {kw[k]!r}' for k in differ)}); "
                         f"run without --reuse_from to train a matching one")
+    if kw["algo"] == "short" and config.get("budget") != kw["budget"]:
+        return None
     return summary
 
 
