@@ -12,7 +12,7 @@ from .budget import baseline_seconds, check_time_budget, measure_throughput, pla
 from .checkpoint import CHECKPOINT_NAME, config_differences, load_checkpoint
 from .config import parse_duration
 from .errors import UserError
-from .flops import flops_per_image
+from .flops import TRAIN_FLOPS_MULTIPLIER, flops_per_image
 from .records import rewrite_jsonl
 from .rundir import METRICS_NAME
 
@@ -32,6 +32,11 @@ def compilations():
     return int(counters["stats"]["unique_graphs"])
 
 
+def forward_flops(sizes, spec):
+    """Forward FLOPs per image of each (width, resolution) for a dataset's channels and classes."""
+    return [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
+
+
 def calibrate_budget(cfg, stages, sizes, loader, new_model, run_step, sync, spec, info):
     """Measure each stage's images/s, then plan stage lengths so the predicted total fits the budget."""
     batches = itertools.cycle(list(itertools.islice(loader.batches(0), cfg.calibration_steps + 2)))
@@ -44,7 +49,7 @@ def calibrate_budget(cfg, stages, sizes, loader, new_model, run_step, sync, spec
     total_s = cfg.budget * base_s if cfg.budget else parse_duration(cfg.time_budget)
     check_time_budget(total_s, calib_s, min(n_train / x for x in ips))
     plan = plan_budget(stages, ips, n_train, total_s - calib_s)
-    flops = [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
+    flops = forward_flops(sizes, spec)
     return plan | dict(images_per_s=ips, calibration_s=calib_s, calibration_steps=timed, budget_s=total_s,
                        train_budget_s=total_s - calib_s, baseline_predicted_s=base_s, sizes=sizes,
                        predicted_saving=1 - total_s / base_s, forward_flops_per_image=flops)
@@ -83,10 +88,9 @@ def set_rng_states(s):
 def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_train):
     """summary.json of a finished run: accuracy, times, FLOPs, per-stage seconds, plan and growth events."""
     rows = state["rows"]
-    flops = [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
     per_stage = [dict(width=w, resolution=r, share=s.share, seconds=t, images=n, forward_flops_per_image=f,
-                      train_flops=3 * f * n) for (w, r), s, t, n, f in
-                 zip(sizes, stages, state["stage_s"], state["stage_images"], flops)]
+                      train_flops=TRAIN_FLOPS_MULTIPLIER * f * n) for (w, r), s, t, n, f in
+                 zip(sizes, stages, state["stage_s"], state["stage_images"], forward_flops(sizes, spec))]
     calib_s = (plan or {}).get("calibration_s", 0.0)
     train_s = state["spent_s"] + calib_s
     out = dict(dataset=cfg.dataset, algo=cfg.algo, exp_name=cfg.resolved_exp_name(), seed=cfg.seed,
