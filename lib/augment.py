@@ -1,4 +1,6 @@
 """Batched augmentation as pure tensor functions on whatever device the batch lives on."""
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -31,9 +33,15 @@ def random_flip(x, generator, p=0.5):
 
 def normalize(x, mean, std, dtype=torch.float32):
     """uint8 [N, C, H, W] in 0..255 -> dtype, (x / 255 - mean) / std per channel; mean, std in [0, 1] units."""
-    mean = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255  # [1, C, 1, 1] in 0..255
-    std = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255  # [1, C, 1, 1] in 0..255
+    mean, std = _channel_stats(tuple(mean), tuple(std), x.device)  # [1, C, 1, 1] each, in 0..255
     return ((x.float() - mean) / std).to(dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _channel_stats(mean, std, device):
+    """Per-channel mean and std as device tensors, built once: no host-to-device copy per batch."""
+    as_tensor = lambda v: torch.tensor(v, dtype=torch.float32, device=device).view(1, -1, 1, 1) * 255  # noqa: E731
+    return as_tensor(mean), as_tensor(std)
 
 
 def resize(x, resolution):

@@ -9,21 +9,28 @@ from .errors import UserError
 WARMUP_STEPS = 2  # untimed steps per stage before timing (allocator, cudnn autotune, caches)
 
 
-def plan_budget(stages, images_per_s, n_train, budget_s):
+def plan_budget(stages, images_per_s, n_train, budget_s, overhead_s=None):
     """Stretch the stages' epoch shares so their predicted time equals budget_s (seconds).
 
     stages: schedule stages (shares = fraction of epochs); images_per_s: measured training
-    throughput of each stage's size; n_train: images per epoch. The epoch ratios between stages
-    are the schedule's, so the last stage (full size) keeps its share of the learning.
-    Returns {"epochs": [...], "seconds": [...], "time_bounds": [...], "predicted_s": budget_s}.
+    throughput of each stage's size; n_train: images per epoch; overhead_s: seconds each stage
+    spends before it trains at that speed (a CUDA graph capture, a compilation; default none).
+    The epoch ratios between stages are the schedule's, so the last stage (full size) keeps its
+    share of the learning. Returns {"epochs": [...], "seconds": [...] (overhead included),
+    "time_bounds": [...], "predicted_s": budget_s}.
     """
-    if budget_s <= 0:
-        raise UserError(f"the budget leaves {budget_s:.1f} s for training; give a larger budget")
+    overhead_s = list(overhead_s) if overhead_s is not None else [0.0] * len(stages)
     if len(images_per_s) != len(stages) or min(images_per_s) <= 0:
         raise ValueError(f"need one positive throughput per stage, got {images_per_s}")
+    if len(overhead_s) != len(stages) or min(overhead_s) < 0:
+        raise ValueError(f"need one overhead >= 0 per stage, got {overhead_s}")
+    train_s = budget_s - sum(overhead_s)
+    if train_s <= 0:
+        raise UserError(f"the budget leaves {train_s:.1f} s for training after calibration and "
+                        f"{sum(overhead_s):.1f} s of step capture; give a larger budget")
     sec_per_unit = [s.share * n_train / ips for s, ips in zip(stages, images_per_s)]  # s per unit share-epoch
-    scale = budget_s / sum(sec_per_unit)  # epochs per unit of share
-    seconds = [scale * t for t in sec_per_unit]
+    scale = train_s / sum(sec_per_unit)  # epochs per unit of share
+    seconds = [scale * t + o for t, o in zip(sec_per_unit, overhead_s)]
     bounds, cum = [], 0.0
     for t in seconds:
         cum += t
@@ -52,32 +59,33 @@ def check_time_budget(budget_s, calibration_s, smallest_epoch_s):
         )
 
 
-def measure_throughput(make_model, run_step, sizes, batches, steps, sync):
-    """Images/s of a training step for each distinct (width, resolution) in sizes.
+def measure_throughput(make_step, sizes, batches, steps, sync):
+    """Images/s of the training step each distinct (width, resolution) in sizes will run.
 
-    make_model(width) -> (model, optimizer); run_step(model, optimizer, x_uint8, y, resolution)
-    runs one optimizer step; batches: an iterator of (x_uint8, y) that may be cycled. Global RNG
-    state is restored afterwards so calibration does not change the run it plans.
-    Throughput is one image over the median per-image step time, robust to a passing load.
-    Returns ({(w, r): images_per_s}, seconds spent, steps timed).
+    make_step(width, resolution) -> step(x_uint8, y), one optimizer step on a fresh model; its
+    attribute `step` is the lib.step.StageStep behind it (its warm-up calls, where a CUDA graph is
+    captured, are run untimed and the capture time is reported). batches: an iterator of
+    (x_uint8, y) that may be cycled. Global RNG state is restored afterwards so calibration does not
+    change the run it plans. Throughput is one image over the median per-image step time, robust to
+    a passing load. Returns ({(w, r): images_per_s}, {(w, r): capture seconds}, seconds spent, steps timed).
     """
     t_start = time.perf_counter()
-    table, timed = {}, 0
+    table, capture, timed = {}, {}, 0
     with torch.random.fork_rng(devices=[]):
         for w, r in dict.fromkeys(sizes):
-            model, opt = make_model(w)
-            for _ in range(WARMUP_STEPS):
-                x, y = next(batches)
-                run_step(model, opt, x, y, r)
+            step = make_step(w, r)
+            for _ in range(max(WARMUP_STEPS, step.step.warmup_calls)):
+                step(*next(batches))
             step_s = []  # each step timed alone: the median ignores a step slowed by a passing load
             for _ in range(steps):
                 x, y = next(batches)
                 sync()
                 t0 = time.perf_counter()
-                run_step(model, opt, x, y, r)
+                step(x, y)
                 sync()
                 step_s.append((time.perf_counter() - t0) / len(y))
             table[(w, r)] = 1.0 / max(statistics.median(step_s), 1e-12)
+            capture[(w, r)] = step.step.capture_s
             timed += steps
-            del model, opt
-    return table, time.perf_counter() - t_start, timed
+            del step
+    return table, capture, time.perf_counter() - t_start, timed

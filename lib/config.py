@@ -10,6 +10,7 @@ from .errors import UserError
 ALGOS = ("no", "yes", "short")  # full-size baseline / progressive / full-size for the budget's epochs
 GROW_MODES = ("both", "width", "resolution")
 DEVICES = ("auto", "cpu", "cuda")
+SWITCHES = ("on", "off")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainConfig:
     train_subset: int = 0  # class-balanced subset of the training set; 0 = all
     test_subset: int = 0  # class-balanced subset of the test set; 0 = all
     compile: bool = False  # torch.compile the training step (CUDA); one compilation per stage
+    cuda_graphs: str = "on"  # on | off: capture each stage's forward+backward as a CUDA graph (one CUDA process)
     sync_bn: bool = False  # synchronise BN statistics across processes (multi-GPU)
     calibration_steps: int = 8  # timed steps per stage when planning a budget (after 2 warm-up steps)
     quiet: bool = False  # no progress bars
@@ -82,6 +84,19 @@ def make_config(**kwargs):
     return check_config(TrainConfig(**kwargs))
 
 
+def resolve_config(cfg):
+    """The config with derived values filled in (run name, schedule), as config.json records it.
+
+    A run's record then says what ran, so a later change of a default cannot make an old run look
+    like a new one to --resume or to the reports.
+    """
+    from .schedule import BASELINE_SCHEDULE, DEFAULT_SCHEDULE, format_schedule, parse_schedule
+
+    schedule = (cfg.schedule or DEFAULT_SCHEDULE) if cfg.algo == "yes" else BASELINE_SCHEDULE
+    return dataclasses.replace(cfg, exp_name=cfg.resolved_exp_name(),
+                               schedule=format_schedule(parse_schedule(schedule)))
+
+
 def parse_duration(text):
     """'20m', '1h30m', '90s', '1.5h' or a number of seconds -> seconds (float)."""
     s = str(text).strip().lower()
@@ -107,6 +122,8 @@ def check_config(cfg):
 
     if cfg.init not in GROWTH_RULES:
         raise UserError(f"unknown --init {cfg.init!r}; choose one of {', '.join(GROWTH_RULES)}")
+    if cfg.cuda_graphs not in SWITCHES:
+        raise UserError(f"unknown --cuda_graphs {cfg.cuda_graphs!r}; choose on or off")
     if cfg.device not in DEVICES:
         raise UserError(f"unknown --device {cfg.device!r}; choose one of {', '.join(DEVICES)}")
     for name in ("num_epochs", "width", "batch_size"):

@@ -96,6 +96,43 @@ def broadcast_value(value, info, device):
     return float(t.item())
 
 
+def broadcast_object(obj, info):
+    """rank 0's picklable object on every process (one plan for all ranks)."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_objects(obj, info):
+    """[every rank's obj], indexed by rank, on every process."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def main_first(fn, info):
+    """fn() on rank 0, then on the others (e.g. one process downloads a dataset, the rest read it).
+
+    A UserError on rank 0 is raised on every rank with rank 0's message, so no process waits forever.
+    """
+    if not info.enabled:
+        return fn()
+    error, result = None, None
+    if info.is_main:
+        try:
+            result = fn()
+        except UserError as exc:
+            error = str(exc)
+    error = broadcast_object(error, info)
+    if error is not None:
+        raise UserError(error)
+    return result if info.is_main else fn()
+
+
 def barrier(info):
     if info.enabled:
         dist.barrier()

@@ -14,6 +14,7 @@ from .config import parse_duration
 from .errors import UserError
 from .flops import TRAIN_FLOPS_MULTIPLIER, flops_per_image
 from .records import rewrite_jsonl
+from .schedule import epochs_to_progress, stage_bounds, stage_epochs
 from .rundir import METRICS_NAME
 
 
@@ -37,25 +38,60 @@ def forward_flops(sizes, spec):
     return [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
 
 
-def calibrate_budget(cfg, stages, sizes, loader, new_model, run_step, sync, spec, info):
-    """Measure each stage's images/s, then plan stage lengths so the predicted total fits the budget."""
+def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, sync):
+    """Measure each stage's images/s with the step it will run, then plan stage lengths to fit the budget.
+
+    The calibration's own time, and each stage's measured capture time (spent again when the stage
+    builds its step), count against the budget.
+    """
     batches = itertools.cycle(list(itertools.islice(loader.batches(0), cfg.calibration_steps + 2)))
-    table, calib_s, timed = measure_throughput(new_model, run_step, sizes + [(cfg.width, spec.resolution)], batches,
-                                               max(1, cfg.calibration_steps), sync)
+    full = (cfg.width, spec.resolution)
+    table, capture, calib_s, timed = measure_throughput(make_step, sizes + [full], batches,
+                                                        max(1, cfg.calibration_steps), sync)
     ips = [table[s] * info.world_size for s in sizes]
     n_train = len(loader) * cfg.batch_size
-    full_ips = table[(cfg.width, spec.resolution)] * info.world_size
-    base_s = baseline_seconds(cfg.num_epochs, n_train, full_ips)
+    base_s = baseline_seconds(cfg.num_epochs, n_train, table[full] * info.world_size) + capture[full]
     total_s = cfg.budget * base_s if cfg.budget else parse_duration(cfg.time_budget)
     check_time_budget(total_s, calib_s, min(n_train / x for x in ips))
-    plan = plan_budget(stages, ips, n_train, total_s - calib_s)
-    flops = forward_flops(sizes, spec)
-    return plan | dict(images_per_s=ips, calibration_s=calib_s, calibration_steps=timed, budget_s=total_s,
-                       train_budget_s=total_s - calib_s, baseline_predicted_s=base_s, sizes=sizes,
-                       predicted_saving=1 - total_s / base_s, forward_flops_per_image=flops)
+    overhead = [capture[s] for s in sizes]
+    plan = plan_budget(stages, ips, n_train, total_s - calib_s, overhead)
+    return plan | dict(images_per_s=ips, capture_s=overhead, calibration_s=calib_s, calibration_steps=timed,
+                       budget_s=total_s, train_budget_s=total_s - calib_s, baseline_predicted_s=base_s,
+                       sizes=[list(s) for s in sizes], predicted_saving=1 - total_s / base_s,
+                       forward_flops_per_image=forward_flops(sizes, spec))
 
 
-def resume_state(cfg, run_dir, state, new_model, device):
+def new_state(n_stages):
+    """The loop's position and records, as checkpointed (plain values only)."""
+    return dict(epoch=0, batch=0, step=0, spent_s=0.0, epoch_start_s=0.0, stage=0, stage_start_s=0.0, rows=[],
+                growth=[], stage_s=[0.0] * n_stages, stage_images=[0] * n_stages, capture_s=[0.0] * n_stages,
+                plan=None, partial=None, checkpoint_epoch=None)
+
+
+def progress_plan(cfg, stages, steps_per_epoch, plan):
+    """How progress maps to stages and learning rate: a pure function of the config and the budget plan.
+
+    Progress is steps / total_steps for epoch runs, seconds / budget_s for budget runs. Warm-ups
+    are in epochs of images: at a stage's own speed, so one epoch of warm-up at 16 px covers one
+    epoch of images, not the seconds of one full-size epoch. Returns {"bounds", "total_steps",
+    "budget_s", "run_epochs", "warmup_frac", "rewarm_fracs"} (one re-warm-up fraction per stage).
+    """
+    if plan is not None:  # a budget run: stages last the planned seconds
+        epochs, lengths, total_steps, budget_s = plan["epochs"], plan["seconds"], None, plan["train_budget_s"]
+    elif cfg.algo == "short":  # full size for the budget's share of the baseline's steps
+        total_steps = max(1, round(cfg.budget * cfg.num_epochs * steps_per_epoch))
+        epochs, lengths, budget_s = [total_steps / steps_per_epoch], [1.0], None
+    else:
+        epochs = stage_epochs(stages, cfg.num_epochs)
+        lengths, total_steps, budget_s = epochs, cfg.num_epochs * steps_per_epoch, None
+    bounds = stage_bounds(lengths)
+    rewarm = [0.0] + [min(0.5, epochs_to_progress(sum(epochs[:k]) + cfg.growth_warmup, epochs, lengths) - bounds[k - 1])
+                      for k in range(1, len(epochs))]
+    return dict(bounds=bounds, total_steps=total_steps, budget_s=budget_s, run_epochs=sum(epochs),
+                warmup_frac=min(0.5, epochs_to_progress(cfg.warmup_epochs, epochs, lengths)), rewarm_fracs=rewarm)
+
+
+def resume_state(cfg, run_dir, state, new_model):
     """Rebuild model, optimizer, loop state and RNG states from the run's checkpoint (same config only)."""
     saved = load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))
     diff = config_differences(saved["config"], dataclasses.asdict(cfg))
@@ -88,9 +124,10 @@ def set_rng_states(s):
 def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_train):
     """summary.json of a finished run: accuracy, times, FLOPs, per-stage seconds, plan and growth events."""
     rows = state["rows"]
-    per_stage = [dict(width=w, resolution=r, share=s.share, seconds=t, images=n, forward_flops_per_image=f,
-                      train_flops=TRAIN_FLOPS_MULTIPLIER * f * n) for (w, r), s, t, n, f in
-                 zip(sizes, stages, state["stage_s"], state["stage_images"], forward_flops(sizes, spec))]
+    per_stage = [dict(width=w, resolution=r, share=s.share, seconds=t, capture_s=c, images=n,
+                      forward_flops_per_image=f, train_flops=TRAIN_FLOPS_MULTIPLIER * f * n) for (w, r), s, t, c, n, f in
+                 zip(sizes, stages, state["stage_s"], state["capture_s"], state["stage_images"],
+                     forward_flops(sizes, spec))]
     calib_s = (plan or {}).get("calibration_s", 0.0)
     train_s = state["spent_s"] + calib_s
     out = dict(dataset=cfg.dataset, algo=cfg.algo, exp_name=cfg.resolved_exp_name(), seed=cfg.seed,

@@ -146,6 +146,20 @@ def stage_bounds(lengths):
     return out
 
 
+def epochs_to_progress(epochs, stage_epochs, stage_lengths):
+    """Progress (fraction of the run) at which `epochs` epochs of images have been trained.
+
+    Stage i trains stage_epochs[i] epochs over stage_lengths[i] units of progress (steps or
+    seconds), at an even pace within the stage. Past the last epoch the answer is 1.
+    """
+    total, done, left = float(sum(stage_lengths)), 0.0, max(0.0, epochs)
+    for e, length in zip(stage_epochs, stage_lengths):
+        if left <= e:
+            return (done + length * left / e) / total if e > 0 else done / total
+        done, left = done + length, left - e
+    return 1.0
+
+
 def stage_at(bounds, progress):
     """Index of the stage active at progress in [0, 1], given stage_bounds."""
     for i, b in enumerate(bounds):

@@ -1,0 +1,166 @@
+"""The per-stage training step: one object owns a stage's model, optimizer and, on CUDA, its captured graph.
+
+Why a CUDA graph: at ResNet18 sizes the eager step is bound by the host (Python and ~700 kernel
+launches, 13-15 ms per step on an H100 whatever the stage's size), so a 16 px stage ran no faster
+than a 32 px one. Forward+backward captured once per (width, resolution) and replayed costs one
+launch; the SGD step stays outside the graph (the learning rate changes every step) and runs as a
+fused kernel. `torch.compile(mode="reduce-overhead")` gets the same effect but took 25-57 s to
+compile each shape, which a one-minute budget cannot repay; plain capture takes seconds.
+"""
+import contextlib
+import time
+
+import torch
+
+GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotune, allocator, lazy init)
+
+
+def precision_for(device):
+    """(memory format, autocast factory): channels_last + bf16 on CUDA, plain float32 on the CPU."""
+    if device.type == "cuda":
+        # cache_enabled=False: autocast's weight-cast cache must not outlive a graph capture
+        return torch.channels_last, (lambda: torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False))
+    return torch.contiguous_format, contextlib.nullcontext
+
+
+def make_optimizer(model, cfg):
+    """SGD with nesterov momentum; weight decay on conv/linear weights only (not BN, not biases).
+
+    On CUDA the update is one fused kernel (no per-parameter launches); on the CPU the default.
+    """
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    fused = {"fused": True} if next(model.parameters()).is_cuda else {}
+    return torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+                            {"params": no_decay, "weight_decay": 0.0}],
+                           lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, **fused)
+
+
+def train_step(net, optimizer, x, y, criterion, amp):
+    """One eager SGD step on an augmented batch x [B, C, H, W]; returns (loss, correct) as device tensors (no sync)."""
+    with amp():
+        out = net(x)
+        loss = criterion(out, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), (out.argmax(1) == y).sum()
+
+
+class StageStep:
+    """The training step of one stage: call it with an augmented batch, get (loss, correct) back.
+
+    step(x [B, C, res, res] in the model's memory format, y [B], lr) sets the learning rate, runs
+    forward, backward and the optimizer step, and returns device tensors without a host sync.
+    With `capture` (CUDA only), the first GRAPH_WARMUP_STEPS calls run eagerly on a side stream,
+    the next one captures forward+backward into a CUDA graph fed from static input buffers, and
+    every call after that copies its batch into those buffers and replays the graph. Every call
+    trains on its batch exactly once, so captured and eager runs follow the same recipe.
+    A new stage (another width or resolution) gets a new StageStep, hence a new capture.
+    """
+
+    def __init__(self, net, optimizer, criterion, amp, capture=False):
+        self.net, self.optimizer, self.criterion, self.amp = net, optimizer, criterion, amp
+        self.capture = capture
+        self.calls = 0
+        self.capture_s = 0.0  # seconds spent capturing (real time: it counts against a budget)
+        self.graph = None
+
+    @property
+    def warmup_calls(self):
+        """Calls before the step runs at its steady-state cost (the capture happens in the last one)."""
+        return GRAPH_WARMUP_STEPS + 1 if self.capture else 0
+
+    def __call__(self, x, y, lr):
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.calls += 1
+        if not self.capture:
+            return train_step(self.net, self.optimizer, x, y, self.criterion, self.amp)
+        if self.graph is None and self.calls <= GRAPH_WARMUP_STEPS:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                out = train_step(self.net, self.optimizer, x, y, self.criterion, self.amp)
+            torch.cuda.current_stream().wait_stream(side)
+            return out
+        if self.graph is None:
+            self._capture(x, y)
+        elif x.shape != self.static_x.shape:
+            raise ValueError(f"captured step was built for batches of {tuple(self.static_x.shape)}, "
+                             f"got {tuple(x.shape)}")
+        self.static_x.copy_(x)
+        self.static_y.copy_(y)
+        self.graph.replay()  # fills every parameter's .grad (static tensors of the graph's pool)
+        self.optimizer.step()
+        return self.static_loss.clone(), self.static_hits.clone()
+
+    def _capture(self, x, y):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        self.static_x, self.static_y = x.clone(), y.clone()  # [B, C, res, res] (format kept), [B]
+        self.optimizer.zero_grad(set_to_none=True)  # grads are then allocated inside the graph and refilled by it
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            with self.amp():
+                out = self.net(self.static_x)
+                loss = self.criterion(out, self.static_y)
+            loss.backward()
+            self.static_loss = loss.detach()
+            self.static_hits = (out.argmax(1) == self.static_y).sum()
+        torch.cuda.synchronize()
+        self.capture_s += time.perf_counter() - t0
+
+
+class FiniteCheck:
+    """Stops a run whose running loss total stopped being finite, without a host sync on CUDA.
+
+    Every `every` steps it queues a copy of isfinite(total) into pinned host memory and reads the
+    copy queued at the previous check, which the GPU has long finished: a NaN is caught within
+    2 * every steps, and the step never waits for the GPU. On the CPU it checks at once.
+    """
+
+    def __init__(self, device, every):
+        self.device, self.every = device, every
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            self.flags = [torch.ones((), dtype=torch.bool).pin_memory() for _ in range(2)]
+            self.events = [None, None]
+        self.count = 0
+
+    def __call__(self, step, total):
+        """False once `total` (a device scalar) is known to be NaN or infinite."""
+        if step % self.every:
+            return True
+        if not self.cuda:
+            return bool(torch.isfinite(total))
+        slot, self.count = self.count % 2, self.count + 1
+        prev = 1 - slot
+        ok = True
+        if self.events[prev] is not None:
+            self.events[prev].synchronize()
+            ok = bool(self.flags[prev])
+        self.flags[slot].copy_(torch.isfinite(total), non_blocking=True)
+        self.events[slot] = torch.cuda.Event()
+        self.events[slot].record()
+        return ok
+
+
+class QueueBound:
+    """Keeps the host at most `steps_ahead` steps ahead of the GPU, so wall-clock progress stays honest.
+
+    An event is recorded after each step; once more than steps_ahead are pending, the host waits for
+    the oldest, which leaves the GPU's queue full (no pipeline bubble, unlike a full synchronize).
+    """
+
+    def __init__(self, device, steps_ahead=8):
+        self.cuda, self.steps_ahead, self.pending = device.type == "cuda", steps_ahead, []
+
+    def __call__(self):
+        if not self.cuda:
+            return
+        event = torch.cuda.Event()
+        event.record()
+        self.pending.append(event)
+        if len(self.pending) > self.steps_ahead:
+            self.pending.pop(0).synchronize()
