@@ -1,10 +1,14 @@
 """Training throughput (images/s, achieved FLOP/s) of each (width, resolution) on this device, on synthetic data.
 
-Also times the same full-size model fed by a conventional torchvision DataLoader with per-image
-transforms, so the gain of the device-resident uint8 pipeline is a measured ratio.
+Each setting runs the step training runs use (lib.step.StageStep: on CUDA, forward+backward captured
+as a CUDA graph unless --cuda_graphs off), fed by the device-resident pipeline with batched
+augmentation. Prints, per width, the cost of a step at each resolution relative to the full
+resolution (the figure that says whether a low-resolution stage really is cheaper), the fraction of
+the device's bf16 peak, and the capture time. Also times the same full-size model fed by a
+conventional torchvision DataLoader with per-image transforms.
 
     python bench/throughput.py                       # CPU-sized defaults
-    python bench/throughput.py --device cuda --widths 32,48,64 --batch_size 512 --peak_tflops 989
+    python bench/throughput.py --device cuda --widths 32,48,64 --batch_size 512 --json outputs/bench/throughput_h100.json
 """
 import argparse
 import json
@@ -22,7 +26,10 @@ from lib.config import TrainConfig  # noqa: E402
 from lib.datasets import DATASETS  # noqa: E402
 from lib.flops import flops_per_image  # noqa: E402
 from lib.model import resnet18  # noqa: E402
-from lib.loop import make_optimizer, precision_for, train_step  # noqa: E402
+from lib.step import StageStep, make_optimizer, precision_for, train_step  # noqa: E402
+
+# Dense bf16 peak (TFLOP/s) by device name, for the fraction of peak; --peak_tflops overrides.
+PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10G": 70.0}
 
 
 def parse_args(argv=None):
@@ -34,8 +41,10 @@ def parse_args(argv=None):
     p.add_argument("--batch_size", type=int, default=128)
     p.add_argument("--steps", type=int, default=10, help="timed steps per setting (after --warmup untimed)")
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--compile", action="store_true", help="torch.compile each model (CUDA)")
-    p.add_argument("--peak_tflops", type=float, default=0.0, help="device peak (bf16 dense on GPUs) for a %% of peak")
+    p.add_argument("--compile", action="store_true", help="torch.compile each model (CUDA; no graph capture then)")
+    p.add_argument("--cuda_graphs", default="on", choices=("on", "off"), help="capture each step as a CUDA graph")
+    p.add_argument("--peak_tflops", type=float, default=0.0,
+                   help="device peak (bf16 dense) for a %% of peak; default: looked up by GPU name")
     p.add_argument("--loader_workers", type=int, default=2, help="DataLoader worker processes for the comparison")
     p.add_argument("--json", default="", help="also write the results here")
     return p.parse_args(argv)
@@ -61,10 +70,13 @@ def time_steps(step, batches, warmup, steps, device):
 
 
 def device_resident(args, spec, device, width, res):
+    """(images/s, capture seconds) of the training runs' step at one (width, resolution)."""
     fmt, amp = precision_for(device)
     model = resnet18(spec.num_classes, width, spec.in_channels).to(device, memory_format=fmt)
     net = torch.compile(model) if args.compile else model
     opt, crit = make_optimizer(model, TrainConfig()), nn.CrossEntropyLoss(label_smoothing=0.1)
+    capture = device.type == "cuda" and args.cuda_graphs == "on" and not args.compile
+    stage_step = StageStep(net, opt, crit, amp, capture=capture)
     g = torch.Generator(device=device).manual_seed(0)
     x = torch.randint(0, 256, (args.batch_size * 4, spec.in_channels, spec.resolution, spec.resolution),
                       dtype=torch.uint8, device=device)  # [4B, C, H, W] resident uint8
@@ -77,9 +89,26 @@ def device_resident(args, spec, device, width, res):
 
     def step(xb, yb):
         xa = augment_batch(xb, spec, res, g, train=True).contiguous(memory_format=fmt)
-        train_step(net, opt, xa, yb, crit, amp)
+        stage_step(xa, yb, 0.1)
 
-    return time_steps(step, batches(), args.warmup, args.steps, device)
+    ips = time_steps(step, batches(), max(args.warmup, stage_step.warmup_calls), args.steps, device)
+    return ips, stage_step.capture_s
+
+
+def peak_tflops(args, device):
+    if args.peak_tflops or device.type != "cuda":
+        return args.peak_tflops
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), 0.0)
+
+
+def relative_costs(rows):
+    """Per width: each resolution's step cost over the highest resolution's (same batch size), in place."""
+    for row in rows:
+        same = [r for r in rows if r["width"] == row["width"]]
+        top = max(same, key=lambda r: r["resolution"])
+        row["cost_vs_full_resolution"] = top["images_per_s"] / row["images_per_s"]
+    return rows
 
 
 def conventional_loader(args, spec, device, width):
@@ -123,33 +152,46 @@ def main(argv=None):
     widths = [int(w) for w in args.widths.split(",")]
     resolutions = [int(r) for r in args.resolutions.split(",")]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()} threads"
-    print(f"device: {name}; batch {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up")
-    print(f"{'width':>5} {'res':>4} {'img/s':>9} {'GFLOP/img':>9} {'TFLOP/s':>8} {'rel. time':>9}"
-          + (f" {'% peak':>7}" if args.peak_tflops else ""))
+    peak = peak_tflops(args, device)
+    captured = device.type == "cuda" and args.cuda_graphs == "on" and not args.compile
+    print(f"device: {name}; batch {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up; "
+          f"step: {'CUDA graph' if captured else 'compiled' if args.compile else 'eager'}")
+    print(f"{'width':>5} {'res':>4} {'img/s':>9} {'GFLOP/img':>9} {'TFLOP/s':>8} {'rel. time':>9} "
+          f"{'vs full px':>10} {'capture s':>9}" + (f" {'% peak':>7}" if peak else ""))
     rows = []
     for w in widths:
         for r in resolutions:
-            ips = device_resident(args, spec, device, w, r)
+            ips, capture_s = device_resident(args, spec, device, w, r)
             gflop = 3 * flops_per_image(w, r, spec.in_channels, spec.num_classes) / 1e9  # train = 3 x forward
             rows.append(dict(width=w, resolution=r, images_per_s=ips, train_gflop_per_image=gflop,
-                             achieved_tflops=ips * gflop / 1e3))
+                             achieved_tflops=ips * gflop / 1e3, capture_s=capture_s))
+    relative_costs(rows)
     full = max(rows, key=lambda r: (r["width"], r["resolution"]))
     for row in rows:
         row["relative_time"] = full["images_per_s"] / row["images_per_s"]
         row["relative_flops"] = row["train_gflop_per_image"] / full["train_gflop_per_image"]
         line = (f"{row['width']:>5} {row['resolution']:>4} {row['images_per_s']:>9.0f} "
-                f"{row['train_gflop_per_image']:>9.3f} {row['achieved_tflops']:>8.3f} {row['relative_time']:>9.3f}")
-        if args.peak_tflops:
-            row["fraction_of_peak"] = row["achieved_tflops"] / args.peak_tflops
+                f"{row['train_gflop_per_image']:>9.3f} {row['achieved_tflops']:>8.3f} {row['relative_time']:>9.3f} "
+                f"{row['cost_vs_full_resolution']:>10.3f} {row['capture_s']:>9.2f}")
+        if peak:
+            row["fraction_of_peak"] = row["achieved_tflops"] / peak
             line += f" {100 * row['fraction_of_peak']:>6.1f}%"
         print(line)
+    low = min(resolutions)
+    ratio_rows = [r for r in rows if r["width"] == full["width"] and r["resolution"] == low]
+    if ratio_rows and low != full["resolution"]:
+        print(f"at width {full['width']}, a {low} px step costs {ratio_rows[0]['cost_vs_full_resolution']:.3f} "
+              f"of a {full['resolution']} px step (FLOPs: {ratio_rows[0]['relative_flops']:.3f})")
     conv = conventional_loader(args, spec, device, full["width"])
     ratio = full["images_per_s"] / conv
     print(f"full size w{full['width']}@{spec.resolution}: device-resident pipeline {full['images_per_s']:.0f} img/s; "
           f"DataLoader + per-image transforms ({args.loader_workers} workers) {conv:.0f} img/s; ratio {ratio:.2f}x")
     result = dict(device=name, batch_size=args.batch_size, rows=rows, dataloader_images_per_s=conv,
-                  device_resident_speedup=ratio, torch=torch.__version__, compile=args.compile)
+                  device_resident_speedup=ratio, torch=torch.__version__, compile=args.compile,
+                  step="cuda_graph" if captured else "compiled" if args.compile else "eager", peak_tflops=peak,
+                  low_res_step_cost=ratio_rows[0]["cost_vs_full_resolution"] if ratio_rows else None)
     if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
     return result
