@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .config import TrainConfig, make_config, parse_duration
+from .config import TrainConfig, make_config, parse_duration, resolve_config
 from .errors import UserError
 from .records import read_json, read_jsonl
 
@@ -82,8 +82,8 @@ def run_arm(**kwargs):
     from .checkpoint import config_differences
     from .loop import train
 
-    cfg = make_config(**kwargs)
-    path = os.path.join(cfg.out_dir, cfg.resolved_exp_name())
+    cfg = resolve_config(make_config(**kwargs))  # compared with config.json, which holds resolved values
+    path = os.path.join(cfg.out_dir, cfg.exp_name)
     saved = os.path.join(path, "config.json")
     if os.path.exists(saved) and not cfg.overwrite:
         diff = config_differences(read_json(saved), dataclasses.asdict(cfg))

@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from lib import report  # noqa: E402
-from lib.config import make_config  # noqa: E402
+from lib.config import make_config, resolve_config  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 
 
@@ -130,7 +130,7 @@ def test_experiment_names_share_the_baseline():
 def test_run_arm_reuses_a_finished_run_and_refuses_other_settings(tmp_path, monkeypatch):
     import lib.loop
 
-    cfg = make_config(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=3, width=8)
+    cfg = resolve_config(make_config(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=3, width=8))
     folder = tmp_path / "arm"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(dataclasses.asdict(cfg)))
@@ -141,3 +141,7 @@ def test_run_arm_reuses_a_finished_run_and_refuses_other_settings(tmp_path, monk
     assert run.summary == dict(test_acc=50.0)
     with pytest.raises(UserError, match="other settings.*num_epochs: 3 -> 4"):
         report.run_arm(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=4, width=8)
+    # a record that left the schedule to a default cannot pass for a run of today's default
+    (folder / "config.json").write_text(json.dumps(dict(dataclasses.asdict(cfg), schedule="")))
+    with pytest.raises(UserError, match="other settings.*schedule: '' -> '1/1:1'"):
+        report.run_arm(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=3, width=8)
