@@ -22,6 +22,7 @@ from lib.config import TrainConfig  # noqa: E402
 from lib.datasets import DATASETS  # noqa: E402
 from lib.flops import flops_per_image  # noqa: E402
 from lib.model import resnet18  # noqa: E402
+from lib.records import write_text  # noqa: E402
 from lib.loop import make_optimizer, precision_for, train_step  # noqa: E402
 
 
@@ -150,8 +151,7 @@ def main(argv=None):
     result = dict(device=name, batch_size=args.batch_size, rows=rows, dataloader_images_per_s=conv,
                   device_resident_speedup=ratio, torch=torch.__version__, compile=args.compile)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_text(args.json, json.dumps(result, indent=2))
     return result
 
 

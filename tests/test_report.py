@@ -109,6 +109,17 @@ def test_write_results_files(runs, tmp_path):
     assert open(paths["results.md"]).readline().startswith("**INCOMPLETE: no result for cifar100, tinyimagenet")
 
 
+def test_write_results_never_replaces_a_file_it_did_not_write(runs, tmp_path):
+    out = tmp_path / "results"
+    report.build_results(str(runs), str(out))
+    report.build_results(str(runs), str(out))  # its own files are replaced
+    (out / "results.csv").write_text("my,own,table\n")
+    with pytest.raises(UserError, match="results.csv: not written by this project's results table"):
+        report.build_results(str(runs), str(out))
+    assert (out / "results.csv").read_text() == "my,own,table\n"
+    assert sorted(os.listdir(out)) == sorted(report.RESULT_FILES)
+
+
 def test_comparison_table(runs):
     table = report.comparison_table(report.load_run(str(runs / "cifar10_no")), report.load_run(str(runs / "cifar10_yes")))
     assert table.loc["baseline", "time_saved_pct"] == 0
