@@ -41,8 +41,5 @@ def test_path_like_run_names_are_refused_with_the_rule(name):
     with pytest.raises(UserError, match=r"--exp_name .* is not a plain name: it names one folder.*not be empty, "
                                         r"'\.' or '\.\.', nor contain '/'"):
         make_config(exp_name=name)
-
-
-def test_plain_and_derived_run_names_are_accepted():
     assert make_config(exp_name="R18_prog-2.b").resolved_exp_name() == "R18_prog-2.b"
     assert make_config(exp_name="").resolved_exp_name() == "cifar10_no_w64_e100_s0"
