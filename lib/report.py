@@ -88,9 +88,11 @@ def run_arm(**kwargs):
     """
     from .checkpoint import config_differences
     from .loop import train
+    from .rundir import check_run_dir
 
     cfg = make_config(**kwargs)
     path = os.path.join(cfg.out_dir, cfg.resolved_exp_name())
+    check_run_dir(path)  # a folder holding anything but a run is neither read nor replaced
     saved = os.path.join(path, "config.json")
     if os.path.exists(saved) and not cfg.overwrite:
         diff = config_differences(read_json(saved), dataclasses.asdict(cfg))

@@ -72,7 +72,8 @@ def remove_run_files(path):
 def prepare_run_dir(cfg, is_main=True):
     """Path of out_dir/exp_name, checked against what is already there (finished, unfinished, empty, not a run)."""
     path = os.path.join(cfg.out_dir, cfg.resolved_exp_name())
-    check_run_dir(path)
+    if is_main or not cfg.overwrite:  # under --overwrite the main process may be deleting the run meanwhile
+        check_run_dir(path)
     finished = os.path.exists(os.path.join(path, SUMMARY_NAME))
     started = os.path.exists(os.path.join(path, CHECKPOINT_NAME)) or os.path.exists(os.path.join(path, METRICS_NAME))
     if cfg.resume:
