@@ -19,7 +19,8 @@ SHOWN = 5  # foreign entries named in an error
 
 def is_run_file(name):
     """True for a file name a run writes: one of RUN_FILES or the temp file of an atomic write of one."""
-    return name in RUN_FILES or name == OLD_CHECKPOINT_TEMP or (name.startswith(TEMP_PREFIX) and name.endswith(RUN_FILES))
+    temp = name.startswith(TEMP_PREFIX) and name.endswith(RUN_FILES)
+    return name in RUN_FILES or name == OLD_CHECKPOINT_TEMP or temp
 
 
 def foreign_entries(path):

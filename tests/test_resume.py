@@ -139,7 +139,8 @@ def test_checkpoint_state_loads_weights_only_and_restores_the_random_states(tmp_
     """What lib.train checkpoints (budget plan, RNG states, optimizer, partial epoch) survives a weights-only load."""
     model = resnet18(10, 4)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
-    plan = plan_budget(parse_schedule("0.5/0.5:0.5,1/1:0.5"), [200.0, 100.0], 400, 10.0) | dict(sizes=[(2, 16), (4, 32)])
+    plan = plan_budget(parse_schedule("0.5/0.5:0.5,1/1:0.5"), [200.0, 100.0], 400, 10.0)
+    plan |= dict(sizes=[(2, 16), (4, 32)])
     state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), config=dataclasses.asdict(make_config()),
                  plan=plan, rng=rng_states(), gen_state=torch.Generator().get_state(), rows=[dict(epoch=1, lr=0.1)],
                  partial=dict(loss_sum=1.5, correct=3.0, seen=40, epoch_s=0.2), growth=[], width=4)
