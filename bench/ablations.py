@@ -18,7 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lib.errors import UserError  # noqa: E402
 from lib.loop import train  # noqa: E402
-from budget import mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
+from lib.records import write_text  # noqa: E402
+from budget import folder_name, mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied
 RECIPES = {
@@ -92,8 +93,11 @@ def main(argv=None):
         print(f"error: unknown recipe(s) {', '.join(unknown)}; see --list", file=sys.stderr)
         return 2
     seeds = [int(s) for s in args.seeds.split(",")]
-    tag = args.tag or f"{args.dataset}_w{args.width}_e{args.num_epochs}_b{args.budget:g}"
-    folder = os.path.join(args.out_dir, tag)
+    try:
+        folder = os.path.join(args.out_dir, folder_name(args))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     os.makedirs(folder, exist_ok=True)
     shared = dict(dataset=args.dataset, data_root=args.data_root, out_dir=os.path.join(folder, "runs"),
                   num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
@@ -142,10 +146,9 @@ def main(argv=None):
               f"bench/ablations.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     text = header + ("\n\n" + args.note if args.note else "") + "\n\n" + "\n".join(lines) + "\n"
     print(text)
-    with open(os.path.join(folder, "table.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(folder, "results.json"), "w") as f:
-        json.dump(dict(args=vars(args), table=table, runs=runs), f, indent=2, default=str)
+    write_text(os.path.join(folder, "table.md"), text)
+    write_text(os.path.join(folder, "results.json"), json.dumps(dict(args=vars(args), table=table, runs=runs),
+                                                                indent=2, default=str))
     return 0
 
 

@@ -15,8 +15,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from lib.config import check_name  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 from lib.loop import train  # noqa: E402
+from lib.records import write_text  # noqa: E402
 
 ARMS = ("no", "yes", "short")
 
@@ -119,15 +121,21 @@ def table(results, budget):
     return "\n".join(lines), out
 
 
+def folder_name(args):
+    """--tag, or a name made from the settings; UserError unless it is a plain name (one folder in --out_dir)."""
+    if args.tag:
+        return check_name(args.tag, "--tag")
+    return f"{check_name(args.dataset, '--dataset')}_w{args.width}_e{args.num_epochs}_b{args.budget:g}"
+
+
 def main(argv=None):
     args = parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     arms = [a for a in args.arms.split(",") if a]
-    tag = args.tag or f"{args.dataset}_w{args.width}_e{args.num_epochs}_b{args.budget:g}"
-    folder = os.path.join(args.out_dir, tag)
-    os.makedirs(folder, exist_ok=True)
     results = {a: [] for a in arms}
     try:
+        folder = os.path.join(args.out_dir, folder_name(args))
+        os.makedirs(folder, exist_ok=True)
         for seed in seeds:
             for arm in arms:
                 s = run_arm(args, arm, seed, folder)
@@ -143,10 +151,9 @@ def main(argv=None):
               + " ".join(argv if argv is not None else sys.argv[1:]))
     print(header)
     print(text)
-    with open(os.path.join(folder, "table.md"), "w") as f:
-        f.write(header + "\n\n" + text + "\n")
-    with open(os.path.join(folder, "results.json"), "w") as f:
-        json.dump(dict(args=vars(args), stats=stats, runs=results), f, indent=2, default=str)
+    write_text(os.path.join(folder, "table.md"), header + "\n\n" + text + "\n")
+    write_text(os.path.join(folder, "results.json"),
+               json.dumps(dict(args=vars(args), stats=stats, runs=results), indent=2, default=str))
     return 0
 
 

@@ -26,6 +26,7 @@ from lib.config import TrainConfig  # noqa: E402
 from lib.datasets import DATASETS  # noqa: E402
 from lib.flops import flops_per_image  # noqa: E402
 from lib.model import resnet18  # noqa: E402
+from lib.records import write_text  # noqa: E402
 from lib.step import StageStep, make_optimizer, precision_for, train_step  # noqa: E402
 
 # Dense bf16 peak (TFLOP/s) by device name, for the fraction of peak; --peak_tflops overrides.
@@ -192,8 +193,7 @@ def main(argv=None):
                   low_res_step_cost=ratio_rows[0]["cost_vs_full_resolution"] if ratio_rows else None)
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_text(args.json, json.dumps(result, indent=2))
     return result
 
 

@@ -25,7 +25,7 @@ from .explore import (
 )
 from .report import (
     PUBLISHED, Run, experiment_names, load_run, run_arm, comparison_table, find_runs, results_table,
-    write_results, build_results,
+    write_results, build_results, save_table,
 )
 
 __all__ = [
@@ -38,5 +38,5 @@ __all__ = [
     "augment_batch", "curves_frame", "plot_accuracy", "plot_schedule", "plot_schedule_explorer", "plot_run",
     "plot_results", "save_figure", "slider_stages", "explore_schedule", "show_schedule", "schedule_sliders",
     "find_run_folders", "show_run", "run_browser_widgets", "PUBLISHED", "Run", "experiment_names", "load_run",
-    "run_arm", "comparison_table", "find_runs", "results_table", "write_results", "build_results",
+    "run_arm", "comparison_table", "find_runs", "results_table", "write_results", "build_results", "save_table",
 ]

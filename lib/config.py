@@ -2,6 +2,7 @@
 import dataclasses
 import inspect
 import math
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -108,6 +109,16 @@ def parse_duration(text):
     return sum(float(v) * {"h": 3600, "m": 60, "s": 1}[u] for v, u in parts)
 
 
+def check_name(value, flag):
+    """value, if it is a plain name (one folder, made inside its parent); else a UserError stating the rule."""
+    text = str(value)
+    separators = {"/", "\\", os.sep, os.altsep} - {None}
+    if not text.strip() or text in (".", "..") or "\0" in text or any(s in text for s in separators):
+        raise UserError(f"{flag} {value!r} is not a plain name: it names one folder inside its parent, so it must "
+                        f"not be empty, '.' or '..', nor contain '/', '\\' or a NUL character")
+    return value
+
+
 def check_config(cfg):
     """Validate values that do not need the data; return cfg. Raises UserError."""
     from .datasets import DATASETS
@@ -124,6 +135,10 @@ def check_config(cfg):
         raise UserError(f"unknown --init {cfg.init!r}; choose one of {', '.join(GROWTH_RULES)}")
     if cfg.cuda_graphs not in SWITCHES:
         raise UserError(f"unknown --cuda_graphs {cfg.cuda_graphs!r}; choose on or off")
+    if not isinstance(cfg.exp_name, str):
+        raise UserError(f"--exp_name must be a string, got {cfg.exp_name!r}")
+    if cfg.exp_name:  # "" = derived from dataset, algo, width, epochs and seed
+        check_name(cfg.exp_name, "--exp_name")
     if cfg.device not in DEVICES:
         raise UserError(f"unknown --device {cfg.device!r}; choose one of {', '.join(DEVICES)}")
     for name in ("num_epochs", "width", "batch_size"):

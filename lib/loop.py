@@ -20,7 +20,7 @@ from .grow import widen
 from .loader import DeviceLoader, epoch_seed
 from .model import resnet18
 from .records import append_jsonl, env_info, write_json
-from .rundir import METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
+from .rundir import CONFIG_NAME, ENV_NAME, METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
 from .schedule import lr_at, parse_schedule, restrict_growth, stage_at, stage_sizes
@@ -275,8 +275,8 @@ class _Run:
 
     def _write_run_files(self):
         if self.info.is_main:
-            write_json(os.path.join(self.run_dir, "config.json"), dataclasses.asdict(self.cfg))
-            write_json(os.path.join(self.run_dir, "env.json"),
+            write_json(os.path.join(self.run_dir, CONFIG_NAME), dataclasses.asdict(self.cfg))
+            write_json(os.path.join(self.run_dir, ENV_NAME),
                        env_info(self.device) | {"world_size": self.info.world_size})
 
     def _last_growth(self):

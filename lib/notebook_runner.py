@@ -1,5 +1,6 @@
 """Batch execution of the notebooks (run_all.py): profiles, parameter checks, papermill runs, failure report."""
 import argparse
+import json
 import os
 import sys
 import time
@@ -7,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
-from .report import RESULT_FILES
+from .report import remove_results, stale_results
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -191,18 +192,54 @@ def plan_jobs(profile="smoke", only=None, data_root=None, device=None, download=
     summary = NOTEBOOKS / f"{SUMMARY_NOTEBOOK}.ipynb"
     jobs.append(Job(SUMMARY_NOTEBOOK, summary, out_root / "summary.ipynb",
                     dict(runs_dir=str(out_root), out_dir=str(out_root))))
+    for job in jobs:  # refuse now, before anything runs, what execute would have to delete but may not
+        if not job.missing:
+            stale_notebooks(job)
+    stale_results(out_root)
     return jobs
+
+
+def is_executed_notebook(path, template):
+    """True when path is a notebook papermill executed from `template` (its metadata names the template)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = json.load(f)["metadata"]["papermill"]["input_path"]
+        return Path(source).name == Path(template).name
+    except (OSError, ValueError, KeyError, TypeError):  # a folder, unreadable, not JSON, no papermill metadata
+        return False
+
+
+def stale_notebooks(job):
+    """The job's earlier executed notebooks (final, .FAILED and .partial names) that exist, each checked to
+    be executed from the job's template; any other file at those names is a UserError naming it."""
+    paths = [p for p in (job.output, job.failed, job.partial) if os.path.lexists(p)]
+    foreign = [str(p) for p in paths if not is_executed_notebook(p, job.notebook)]
+    if foreign:
+        raise UserError(f"{', '.join(foreign)}: not a notebook executed from {job.notebook.name}, so run_all.py "
+                        "will not delete or replace it; move it away, or choose another --out_root")
+    return paths
+
+
+def _publish(src, dst):
+    """Give the complete file src the name dst in one atomic rename (after fsync: no empty file after a crash)."""
+    with open(src, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(src, dst)
 
 
 def execute(job, progress_bar=False):
     """Run one job with papermill -> Result. The executed notebook is written under a .partial name and
-    renamed to its final name only on success (to .FAILED.ipynb on failure)."""
+    renamed to its final name only on success (to .FAILED.ipynb on failure). Earlier notebooks at those
+    names are deleted first, only if they are executed notebooks of the same template (else a failed Result)."""
     import papermill
 
     t0 = time.perf_counter()
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (job.output, job.failed, job.partial):  # an old result must not pass for this run's
-        stale.unlink(missing_ok=True)
+    try:
+        for stale in stale_notebooks(job):  # an old result must not pass for this run's
+            stale.unlink()
+    except UserError as exc:
+        return Result(job, "failed", 0.0, str(exc))
     try:
         papermill.execute_notebook(str(job.notebook), str(job.partial), parameters=job.parameters,
                                    kernel_name=KERNEL, cwd=str(REPO_ROOT), progress_bar=progress_bar,
@@ -211,10 +248,10 @@ def execute(job, progress_bar=False):
         seconds = time.perf_counter() - t0
         where = job.partial
         if job.partial.exists():
-            os.replace(job.partial, job.failed)
+            _publish(job.partial, job.failed)
             where = job.failed
         return Result(job, "failed", seconds, _error_line(exc), where)
-    os.replace(job.partial, job.output)
+    _publish(job.partial, job.output)
     return Result(job, "ok", time.perf_counter() - t0, "", job.output)
 
 
@@ -234,9 +271,12 @@ def run_jobs(jobs, progress_bar=False, log=print):
         else:
             if job.name == SUMMARY_NOTEBOOK:
                 job.parameters["incomplete"] = ",".join(r.job.name for r in results if r.status != "ok")
-                for name in RESULT_FILES:  # a failed summary must not leave an older table looking current
-                    (Path(job.parameters["out_dir"]) / name).unlink(missing_ok=True)
-            result = execute(job, progress_bar)
+            try:
+                if job.name == SUMMARY_NOTEBOOK:  # a failed summary must not leave an older table looking current
+                    remove_results(job.parameters["out_dir"])
+                result = execute(job, progress_bar)
+            except UserError as exc:
+                result = Result(job, "failed", 0.0, str(exc))
         results.append(result)
         shown = result.path or job.output
         log(f"[{i}/{len(jobs)}] {job.name:<{width}} {result.status.upper():<7} {result.seconds:7.1f}s  {shown}"

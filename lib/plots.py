@@ -5,8 +5,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from .records import atomic_open
+
 ARM_PALETTE = {"baseline": "#4c72b0", "progressive": "#dd8452"}
 SOURCE_PALETTE = {"paper": "#8c8c8c", "ours": "#55a868"}
+FIGURE_TAG = {"Source": "progressive ResNet18 lib.plots"}  # PNG text chunk marking the figures written here
 
 
 def _time_unit(seconds):
@@ -119,10 +122,26 @@ def plot_results(table):
 
 
 def save_figure(fig, path, dpi=120):
-    """Save fig as PNG (folders created); -> path."""
+    """Save fig atomically (folders created; format from the file's extension, PNG by default); -> path.
+
+    A PNG carries the text chunk FIGURE_TAG, by which is_own_figure recognises it later.
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    fmt = os.path.splitext(path)[1][1:].lower() or "png"
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight", **({"metadata": FIGURE_TAG} if fmt == "png" else {}))
     return path
+
+
+def is_own_figure(path):
+    """True when path is a PNG written by save_figure (it carries FIGURE_TAG)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return all(image.text.get(k) == v for k, v in FIGURE_TAG.items())
+    except (OSError, ValueError, AttributeError):  # not an image, not a PNG (no text chunks), unreadable
+        return False
 
 
 def _palette(frame):

@@ -1,30 +1,46 @@
-"""What a run leaves behind: atomic JSON files, an append-only metrics log, and the environment."""
+"""What a run leaves behind: atomic files (JSON, text, any writer), an append-only metrics log, the environment."""
+import contextlib
 import json
 import os
 import platform
+import secrets
 import subprocess
 import sys
-import tempfile
+
+TEMP_PREFIX = ".tmp_"  # atomic_open's temp files: TEMP_PREFIX + random hex + "_" + the final name, beside it
 
 
-def write_json(path, obj):
-    """Write JSON atomically (temp file in the same folder, then rename): never a half-written file."""
-    _write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+@contextlib.contextmanager
+def atomic_open(path, mode="w"):
+    """Yield a new file beside `path` to write; it takes path's name only when the block ends without error.
 
-
-def _write_atomic(path, text):
+    The final name never holds a half-written file: the temp file is fsynced, then renamed over it.
+    On error the temp file is removed and whatever was at `path` is left as it was. mode: "w" or "wb".
+    """
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))
+    tmp = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(4)}_{os.path.basename(path)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # O_EXCL: never an existing file; umask applies
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # our own temp file (created above with O_EXCL)
         raise
+
+
+def write_text(path, text):
+    """Write a text file atomically (see atomic_open)."""
+    with atomic_open(path) as f:
+        f.write(text)
+
+
+def write_json(path, obj):
+    """Write JSON atomically (see atomic_open): never a half-written file."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def read_json(path):
@@ -43,7 +59,7 @@ def append_jsonl(path, row):
 
 def rewrite_jsonl(path, rows):
     """Replace a JSON-lines file atomically (used on resume to drop epochs after the checkpoint)."""
-    _write_atomic(path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
+    write_text(path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
 
 
 def read_jsonl(path):

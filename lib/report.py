@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .config import TrainConfig, make_config, parse_duration, resolve_config
+from .config import TrainConfig, check_name, make_config, parse_duration, resolve_config
 from .errors import UserError
-from .records import read_json, read_jsonl
+from .records import atomic_open, read_json, read_jsonl, write_text
 
 # The original work's ResNet18 results: test accuracy (%) and training time, baseline / progressive.
 PUBLISHED = {
@@ -21,6 +21,8 @@ PUBLISHED = {
 # Settings that must agree for a baseline and a progressive run to be compared.
 PAIR_KEYS = ("dataset", "num_epochs", "width", "seed", "train_subset", "test_subset", "batch_size", "lr")
 RESULT_FILES = ("results.md", "results.csv", "results.png")
+RESULTS_TITLE = "# Results: progressive vs baseline ResNet18"  # a line of results.md's head
+RESULTS_CSV_COLUMNS = {"dataset", "acc_change_pp", "time_saved_pct"}  # in results.csv's header
 _DEFAULTS = TrainConfig()
 
 
@@ -48,16 +50,21 @@ def experiment_names(dataset, width, num_epochs, seed=0, train_subset=0, test_su
     """Run and file names derived from an experiment's parameters.
 
     The baseline's name carries only the settings both arms share, so progressive variants (other schedules
-    or budgets) reuse one baseline. -> {tag, baseline, progressive, compare, notebook}
+    or budgets) reuse one baseline. Each name is a plain folder or file name (UserError otherwise, e.g. for a
+    dataset containing '/'). -> {tag, baseline, progressive, compare, notebook}
     """
+    check_name(dataset, "dataset")
     shared = f"w{width}_e{num_epochs}_s{seed}"
     shared += f"_n{train_subset}" if train_subset else ""
     shared += f"_t{test_subset}" if test_subset else ""
     shared += f"_bs{batch_size}" if batch_size != _DEFAULTS.batch_size else ""
     shared += f"_lr{lr:g}" if lr != _DEFAULTS.lr else ""
     tag = shared + (f"_sch{_slug(schedule)}" if schedule else "") + (f"_b{budget:g}" if budget else "")
-    return dict(tag=tag, baseline=f"{dataset}_no_{shared}", progressive=f"{dataset}_yes_{tag}",
-                compare=f"{dataset}_compare_{tag}", notebook=f"{dataset}_{tag}")
+    names = dict(tag=tag, baseline=f"{dataset}_no_{shared}", progressive=f"{dataset}_yes_{tag}",
+                 compare=f"{dataset}_compare_{tag}", notebook=f"{dataset}_{tag}")
+    for value in names.values():
+        check_name(value, "the name made from the experiment's parameters")
+    return names
 
 
 def load_run(path):
@@ -81,9 +88,11 @@ def run_arm(**kwargs):
     """
     from .checkpoint import config_differences
     from .loop import train
+    from .rundir import check_run_dir
 
     cfg = resolve_config(make_config(**kwargs))  # compared with config.json, which holds resolved values
     path = os.path.join(cfg.out_dir, cfg.exp_name)
+    check_run_dir(path)  # a folder holding anything but a run is neither read nor replaced
     saved = os.path.join(path, "config.json")
     if os.path.exists(saved) and not cfg.overwrite:
         diff = config_differences(read_json(saved), dataclasses.asdict(cfg))
@@ -243,25 +252,69 @@ def markdown_table(table):
     return "\n".join(lines) + "\n"
 
 
+def save_table(table, path, index=True):
+    """Write a DataFrame as CSV atomically (a half-written table never takes the name); -> path."""
+    with atomic_open(path) as f:
+        table.to_csv(f, index=index)
+    return path
+
+
+def is_results_file(path):
+    """True when path is a results.md, results.csv or results.png as write_results writes them (by content)."""
+    from .plots import is_own_figure
+
+    name = os.path.basename(path)
+    if name.endswith(".png"):
+        return is_own_figure(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = [f.readline().rstrip("\n") for _ in range(4)]
+    except (OSError, UnicodeDecodeError):  # a folder, unreadable, or not text
+        return False
+    if name.endswith(".md"):
+        return RESULTS_TITLE in head
+    return name.endswith(".csv") and RESULTS_CSV_COLUMNS <= set(head[0].split(","))
+
+
+def stale_results(out_dir):
+    """Paths of the RESULT_FILES already in out_dir, each checked to be one write_results wrote.
+
+    Any other file (or folder) at those names is a UserError naming it, so nothing of the user's is replaced.
+    """
+    paths = [os.path.join(out_dir, n) for n in RESULT_FILES if os.path.lexists(os.path.join(out_dir, n))]
+    foreign = [p for p in paths if not is_results_file(p)]
+    if foreign:
+        raise UserError(f"{', '.join(foreign)}: not written by this project's results table (write_results), so "
+                        "nothing was deleted or replaced; move it away, or write the results to another folder")
+    return paths
+
+
+def remove_results(out_dir):
+    """Delete out_dir's results files (so a failed summary cannot leave an older table looking current)."""
+    for path in stale_results(out_dir):
+        os.unlink(path)
+
+
 def write_results(table, out_dir, incomplete=""):
-    """Write results.md, results.csv and results.png into out_dir; -> {name: path}.
+    """Write results.md, results.csv and results.png into out_dir, each atomically; -> {name: path}.
 
     incomplete: comma list of datasets whose notebooks failed or were skipped; results.md then says so on
-    its first line, so a partial table never reads as a complete one.
+    its first line, so a partial table never reads as a complete one. Files of the same names that this
+    function did not write are refused (stale_results).
     """
     from .plots import plot_results, save_figure
 
     os.makedirs(out_dir, exist_ok=True)
+    stale_results(out_dir)
     paths = {name: os.path.join(out_dir, name) for name in RESULT_FILES}
     missing = [d.strip() for d in str(incomplete).split(",") if d.strip()]
-    header = "# Results: progressive vs baseline ResNet18\n\n"
+    header = RESULTS_TITLE + "\n\n"
     if missing:
         header = f"**INCOMPLETE: no result for {', '.join(missing)} (failed or skipped).**\n\n" + header
     note = ("Accuracy: final test accuracy (%). Time: training wall clock (budget calibration included). "
             "Time saved = 1 - progressive / baseline. Paper: the original work's published numbers.\n\n")
-    with open(paths["results.md"], "w") as f:
-        f.write(header + note + markdown_table(table))
-    table.to_csv(paths["results.csv"], index=False)
+    write_text(paths["results.md"], header + note + markdown_table(table))
+    save_table(table, paths["results.csv"], index=False)
     save_figure(plot_results(table), paths["results.png"])
     return paths
 

@@ -1,18 +1,80 @@
-"""A run's folder: refusing to clobber finished runs, and the data a run trains and tests on."""
+"""A run's folder: what it may hold, refusing to clobber finished runs or anything else, and the run's data."""
+import json
 import os
-import shutil
 
 from .checkpoint import CHECKPOINT_NAME
 from .datasets import balanced_subset, load_dataset
 from .errors import UserError
+from .records import TEMP_PREFIX
 
 SUMMARY_NAME = "summary.json"
 METRICS_NAME = "metrics.jsonl"
+CONFIG_NAME = "config.json"
+ENV_NAME = "env.json"
+RUN_FILES = (CONFIG_NAME, ENV_NAME, METRICS_NAME, CHECKPOINT_NAME, SUMMARY_NAME)  # what lib.train writes
+OLD_CHECKPOINT_TEMP = CHECKPOINT_NAME + ".tmp"  # temp name of checkpoints written by earlier versions
+CONFIG_KEYS = {"dataset", "algo", "num_epochs", "width", "seed"}  # config.json of every version holds these
+SHOWN = 5  # foreign entries named in an error
+
+
+def is_run_file(name):
+    """True for a file name a run writes: one of RUN_FILES or the temp file of an atomic write of one."""
+    temp = name.startswith(TEMP_PREFIX) and name.endswith(RUN_FILES)
+    return name in RUN_FILES or name == OLD_CHECKPOINT_TEMP or temp
+
+
+def foreign_entries(path):
+    """What in folder `path` is not a run's: other files, subfolders ('name/'), links, and run file names
+    without a run configuration beside them (config.json is written first and names the run's settings)."""
+    with os.scandir(path) as scan:
+        entries = list(scan)
+    foreign = sorted(e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in entries
+                     if not (e.is_file(follow_symlinks=False) and is_run_file(e.name)))
+    run_files = sorted({e.name for e in entries} & set(RUN_FILES))
+    if run_files and not _is_run_config(os.path.join(path, CONFIG_NAME)):
+        foreign.append(f"{CONFIG_NAME} that is not a run's configuration" if CONFIG_NAME in run_files
+                       else f"{', '.join(run_files)} without a {CONFIG_NAME}")
+    return foreign
+
+
+def _is_run_config(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and CONFIG_KEYS <= set(config)
+
+
+def check_run_dir(path):
+    """UserError unless `path` is absent or a run folder: only RUN_FILES (config.json a run's) and their temp files."""
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path):
+        raise UserError(f"{path} exists and is not a folder, so it cannot hold a run; nothing was changed. "
+                        "Choose another --exp_name or --out_dir")
+    foreign = foreign_entries(path)
+    if foreign:
+        shown = ", ".join(foreign[:SHOWN]) + (f" and {len(foreign) - SHOWN} more" if len(foreign) > SHOWN else "")
+        raise UserError(f"{path} is not a run folder of this project: it holds {shown}, and a run folder holds only "
+                        f"{', '.join(RUN_FILES)}; nothing was deleted or written. Choose another --exp_name or "
+                        "--out_dir, or move those out of it")
+
+
+def remove_run_files(path):
+    """Delete the run in folder `path` (for --overwrite): its run files, after check_run_dir; the folder stays."""
+    check_run_dir(path)
+    if os.path.isdir(path):
+        for name in os.listdir(path):
+            if is_run_file(name):
+                os.unlink(os.path.join(path, name))
 
 
 def prepare_run_dir(cfg, is_main=True):
-    """Path of out_dir/exp_name, checked against what is already there (finished, unfinished, empty)."""
+    """Path of out_dir/exp_name, checked against what is already there (finished, unfinished, empty, not a run)."""
     path = os.path.join(cfg.out_dir, cfg.resolved_exp_name())
+    if is_main or not cfg.overwrite:  # under --overwrite the main process may be deleting the run meanwhile
+        check_run_dir(path)
     finished = os.path.exists(os.path.join(path, SUMMARY_NAME))
     started = os.path.exists(os.path.join(path, CHECKPOINT_NAME)) or os.path.exists(os.path.join(path, METRICS_NAME))
     if cfg.resume:
@@ -24,8 +86,8 @@ def prepare_run_dir(cfg, is_main=True):
         fix = "--overwrite to replace it" + ("" if finished else ", or --resume to continue it")
         raise UserError(f"{path} already holds {what}; choose another --exp_name, or pass {fix}")
     if is_main:
-        if os.path.isdir(path) and cfg.overwrite:
-            shutil.rmtree(path)
+        if cfg.overwrite:
+            remove_run_files(path)
         os.makedirs(path, exist_ok=True)
     return path
 

@@ -110,13 +110,22 @@ def resume_state(cfg, run_dir, state, new_model):
 
 
 def rng_states():
-    """All global random states (torch CPU/CUDA, numpy, python), for checkpoints."""
-    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
+    """All global random states (torch CPU/CUDA, numpy, python), for checkpoints: tensors and plain values only.
+
+    numpy's state (name, uint32 key [624], pos, has_gauss, cached_gaussian) is stored with its key as an
+    int64 tensor, since weights-only loading refuses numpy arrays.
+    """
+    name, key, pos, has_gauss, cached_gaussian = np.random.get_state()
+    numpy_state = dict(name=str(name), key=torch.from_numpy(key.astype(np.int64)), pos=int(pos),
+                       has_gauss=int(has_gauss), cached_gaussian=float(cached_gaussian))
+    return dict(torch=torch.get_rng_state(), numpy=numpy_state, python=random.getstate(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
 
 
 def set_rng_states(s):
-    torch.set_rng_state(s["torch"]), np.random.set_state(s["numpy"]), random.setstate(s["python"])
+    n = s["numpy"]
+    np.random.set_state((n["name"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(s["torch"]), random.setstate(s["python"])
     if s.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(s["cuda"])
 

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from .errors import UserError
+from .records import atomic_open
 
 # Bump the version when the cached layout or decoding changes; old caches are then ignored.
 CACHE_NAME = ".cache_uint8_v1.npz"
@@ -125,18 +126,28 @@ def _load_cache(path, fingerprint, newest):
         return None
 
 
+def _is_cache(path):
+    """True when path is a cache _save_cache wrote (an .npz archive holding a fingerprint)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return "fingerprint" in z.files
+    except (OSError, ValueError, EOFError, TypeError):  # a folder, unreadable, not an .npz archive
+        return False
+
+
 def _save_cache(path, fingerprint, splits):
-    """Write the cache atomically (temp file + rename); warn and go on if the folder is read-only."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    """Write the cache atomically, only over an older cache; warn and go on if the folder is read-only."""
+    if os.path.lexists(path) and not _is_cache(path):
+        warnings.warn(f"{path} is not a decoded-image cache of this project, so it is left as it is and Tiny ImageNet "
+                      f"will be decoded again on every run; move it away to let the cache be written.")
+        return
     arrays = dict(zip(("train_x", "train_y", "test_x", "test_y"), (t.numpy() for t in splits)))
     try:
-        with open(tmp, "wb") as f:
+        with atomic_open(path, "wb") as f:
             np.savez(f, fingerprint=np.array(json.dumps(fingerprint, sort_keys=True)), **arrays)
-        os.replace(tmp, path)
     except OSError as e:
         warnings.warn(f"Cannot write the decoded-image cache {path} ({e}); Tiny ImageNet will be decoded again on the "
                       f"next run. Make {path.parent} writable to cache it.")
-        tmp.unlink(missing_ok=True)
 
 
 def read_tinyimagenet(folder, spec):

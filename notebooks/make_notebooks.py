@@ -79,7 +79,7 @@ names'''
                  'lib.save_figure(fig, os.path.join(figure_dir, "schedule.png"))'),
         ("markdown", "## Accuracy and time\n\n`time_saved_pct` and `acc_change_pp` are relative to the baseline."),
         ("code", 'table = lib.comparison_table(baseline, progressive)\n'
-                 'table.to_csv(os.path.join(figure_dir, "comparison.csv"))\n'
+                 'lib.save_table(table, os.path.join(figure_dir, "comparison.csv"))\n'
                  'table.round(2)'),
     ]
 

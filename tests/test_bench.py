@@ -41,3 +41,10 @@ def test_budget_bench_writes_a_table_and_reuses_only_matching_runs(cifar_root, t
     assert "different settings" in err and "width=4, here 8" in err
     assert bench.main(common + ["--arms", "no", "--tag", "fourth", "--reuse_from", str(tmp_path / "nowhere")]) == 2
     assert "no finished run" in capsys.readouterr().err
+
+
+def test_budget_bench_refuses_a_path_like_tag_before_training(cifar_root, tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert _budget_script().main(["--data_root", cifar_root, "--out_dir", str(out), "--tag", "../escaped"]) == 2
+    assert "--tag '../escaped' is not a plain name" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -34,3 +34,12 @@ def test_bad_config_names_the_problem(kwargs, message):
 def test_budget_outside_zero_one_is_rejected(budget):
     with pytest.raises(UserError, match="out of range"):
         make_config(algo="yes", budget=budget)
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "/abs", "a\\b", ".", "..", "   ", "nul\0name"])
+def test_path_like_run_names_are_refused_with_the_rule(name):
+    with pytest.raises(UserError, match=r"--exp_name .* is not a plain name: it names one folder.*not be empty, "
+                                        r"'\.' or '\.\.', nor contain '/'"):
+        make_config(exp_name=name)
+    assert make_config(exp_name="R18_prog-2.b").resolved_exp_name() == "R18_prog-2.b"
+    assert make_config(exp_name="").resolved_exp_name() == "cifar10_no_w64_e100_s0"

@@ -157,6 +157,16 @@ def test_tinyimagenet_unwritable_cache_warns(tmp_path, monkeypatch):
     assert list((root / "tiny-imagenet-200").glob(".cache*")) == []
 
 
+def test_tinyimagenet_never_writes_its_cache_over_a_file_that_is_not_one(tmp_path):
+    root = _fake("tinyimagenet", tmp_path)
+    mine = root / "tiny-imagenet-200" / tinyimagenet.CACHE_NAME
+    mine.write_text("a file of the user's that happens to have the cache's name")
+    with pytest.warns(UserWarning, match="is not a decoded-image cache of this project, so it is left as it is"):
+        d = load_dataset("tinyimagenet", root)
+    assert len(d.train_y) == 10 * TRAIN_PER_CLASS
+    assert mine.read_text() == "a file of the user's that happens to have the cache's name"
+
+
 def test_tinyimagenet_labels_follow_sorted_wnids_and_grayscale_becomes_rgb(tmp_path):
     root = _fake("tinyimagenet", tmp_path)
     folder = root / "tiny-imagenet-200"

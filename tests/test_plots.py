@@ -1,5 +1,6 @@
 """lib.plots: each figure draws the data it is given (checked through the plotted artists)."""
 import math
+import os
 
 import matplotlib
 
@@ -97,3 +98,20 @@ def test_save_figure_writes_a_png(tmp_path):
     path = plots.save_figure(fig, str(tmp_path / "deep" / "run.png"))
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_save_figure_is_atomic_and_tags_its_pngs(tmp_path, monkeypatch):
+    path = tmp_path / "run.png"
+    fig = plots.plot_run(PROG, 1)
+    plots.save_figure(fig, str(path))
+    before = path.read_bytes()
+    assert plots.is_own_figure(str(path)) and os.listdir(tmp_path) == ["run.png"]
+
+    def half_then_fail(target, **kwargs):
+        (target.write if hasattr(target, "write") else open(target, "wb").write)(b"\x89PNG half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        plots.save_figure(fig, str(path))
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["run.png"]

@@ -109,6 +109,26 @@ def test_write_results_files(runs, tmp_path):
     assert open(paths["results.md"]).readline().startswith("**INCOMPLETE: no result for cifar100, tinyimagenet")
 
 
+def test_write_results_never_replaces_a_file_it_did_not_write(runs, tmp_path):
+    out = tmp_path / "results"
+    report.build_results(str(runs), str(out))
+    report.build_results(str(runs), str(out))  # its own files are replaced
+    (out / "results.csv").write_text("my,own,table\n")
+    with pytest.raises(UserError, match="results.csv: not written by this project's results table"):
+        report.build_results(str(runs), str(out))
+    assert (out / "results.csv").read_text() == "my,own,table\n"
+    assert sorted(os.listdir(out)) == sorted(report.RESULT_FILES)
+
+
+def test_run_arm_neither_reads_nor_replaces_a_folder_that_is_not_a_run(tmp_path):
+    folder = tmp_path / "arm"
+    folder.mkdir()
+    (folder / "config.json").write_text("my own settings, not JSON")
+    with pytest.raises(UserError, match="is not a run folder of this project: it holds config.json that is not"):
+        report.run_arm(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=3, width=8)
+    assert os.listdir(folder) == ["config.json"]
+
+
 def test_comparison_table(runs):
     table = report.comparison_table(report.load_run(str(runs / "cifar10_no")), report.load_run(str(runs / "cifar10_yes")))
     assert table.loc["baseline", "time_saved_pct"] == 0

@@ -1,17 +1,26 @@
 """Crash and resume: SIGKILL mid-run, a crash right after a growth checkpoint, and bad resumes."""
+import dataclasses
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
 import lib.loop as train_module
+from lib.budget import plan_budget
+from lib.checkpoint import load_checkpoint, save_checkpoint
+from lib.config import make_config
 from lib.errors import UserError
 from lib.records import read_jsonl
 from lib.loop import train
+from lib.model import resnet18
+from lib.runstate import rng_states, set_rng_states
+from lib.schedule import parse_schedule
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMING_KEYS = {"epoch_train_s", "elapsed_train_s", "images_per_s", "eval_s"}
@@ -101,6 +110,47 @@ def test_corrupt_checkpoint_is_reported(tiny_run):
         f.truncate(100)
     with pytest.raises(UserError, match="corrupt or truncated"):
         run(tiny_run, exp_name="c", num_epochs=1, resume=True)
+
+
+class Payload:
+    """Unpickling this runs code: it writes the marker file named in the tuple."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('ran')",)
+
+
+def test_checkpoint_with_a_pickled_payload_is_refused_without_running_it(tiny_run, tmp_path):
+    run(tiny_run, exp_name="p", num_epochs=1)
+    d = os.path.join(tiny_run["out_dir"], "p")
+    os.remove(os.path.join(d, "summary.json"))
+    marker = tmp_path / "payload_ran"
+    torch.save({"model": Payload(str(marker)), "config": {}}, os.path.join(d, "checkpoint.pt"))
+    with pytest.raises(UserError, match="not a checkpoint of this project.*nothing in it was run"):
+        run(tiny_run, exp_name="p", num_epochs=1, resume=True)
+    with pytest.raises(UserError, match="not a checkpoint of this project"):
+        load_checkpoint(os.path.join(d, "checkpoint.pt"))
+    assert not marker.exists()
+
+
+def test_checkpoint_state_loads_weights_only_and_restores_the_random_states(tmp_path):
+    """What lib.train checkpoints (budget plan, RNG states, optimizer, partial epoch) survives a weights-only load."""
+    model = resnet18(10, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    plan = plan_budget(parse_schedule("0.5/0.5:0.5,1/1:0.5"), [200.0, 100.0], 400, 10.0)
+    plan |= dict(sizes=[(2, 16), (4, 32)])
+    state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), config=dataclasses.asdict(make_config()),
+                 plan=plan, rng=rng_states(), gen_state=torch.Generator().get_state(), rows=[dict(epoch=1, lr=0.1)],
+                 partial=dict(loss_sum=1.5, correct=3.0, seen=40, epoch_s=0.2), growth=[], width=4)
+    draws = (np.random.rand(3), random.random(), torch.rand(3))
+    save_checkpoint(str(tmp_path / "checkpoint.pt"), state)
+    saved = load_checkpoint(str(tmp_path / "checkpoint.pt"))
+    assert saved["plan"] == plan and saved["partial"] == state["partial"]
+    set_rng_states(saved["rng"])
+    again = (np.random.rand(3), random.random(), torch.rand(3))
+    assert (draws[0] == again[0]).all() and draws[1] == again[1] and torch.equal(draws[2], again[2])
 
 
 def test_unfinished_run_needs_resume_or_overwrite(tiny_run):

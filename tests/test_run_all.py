@@ -68,6 +68,38 @@ def test_plan_jobs(tmp_path):
         runner.plan_jobs("smoke", "cifar10,mnist")
 
 
+def test_folder_naming_parameters_must_be_plain_names(tmp_path):
+    with pytest.raises(UserError, match=r"dataset '\.\./\.\./x' is not a plain name"):
+        runner.plan_jobs("smoke", "cifar10", out_root=tmp_path, overrides=dict(dataset="../../x"))
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("suffix", [".ipynb", ".partial.ipynb", ".FAILED.ipynb"])
+def test_a_users_file_at_an_executed_notebook_name_is_never_deleted(tmp_path, suffix):
+    job = runner.plan_jobs("smoke", "cifar10", out_root=tmp_path)[0]
+    mine = job.output.with_suffix(suffix)
+    mine.parent.mkdir(parents=True)
+    mine.write_text("my own notes")
+    with pytest.raises(UserError, match=rf"{re.escape(str(mine))}: not a notebook executed from cifar10.ipynb"):
+        runner.plan_jobs("smoke", "cifar10", out_root=tmp_path)
+    result = runner.execute(job)
+    assert result.status == "failed" and "not a notebook executed from" in result.message
+    assert mine.read_text() == "my own notes"
+
+
+def test_a_users_results_file_is_never_deleted(tmp_path):
+    mine = tmp_path / "smoke" / "results.md"
+    mine.parent.mkdir()
+    mine.write_text("# my results")
+    with pytest.raises(UserError, match="results.md: not written by this project's results table"):
+        runner.plan_jobs("smoke", "cifar10", out_root=tmp_path)
+    summary = runner.plan_jobs("smoke", "cifar10", out_root=tmp_path / "elsewhere")[-1]
+    summary.parameters.update(out_dir=str(mine.parent), runs_dir=str(mine.parent))
+    [result] = runner.run_jobs([summary], log=lambda line: None)
+    assert result.status == "failed" and "not written by this project" in result.message
+    assert mine.read_text() == "# my results"
+
+
 def test_unknown_parameter_is_rejected_before_anything_runs(tmp_path):
     result = run_all("--profile", "smoke", "--out_root", str(tmp_path), "-p", "num_epoch=3", timeout=60)
     assert result.returncode == 2

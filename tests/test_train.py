@@ -70,7 +70,16 @@ def test_baseline_stays_full_size_and_beats_chance(tiny_run):
     rows = read_jsonl(os.path.join(run_dir(tiny_run, "base"), "metrics.jsonl"))
     assert {(r["width"], r["resolution"]) for r in rows} == {(4, 32)}
     assert summary["test_acc"] > 25 and summary["growth"] == []
-    assert rows[-1]["lr"] < rows[0]["lr"] or rows[0]["lr"] > 0
+
+
+def test_lr_warms_up_then_decays_linearly_to_zero(tiny_run):
+    # 4 epochs of 10 steps, warm-up over half of them; each row holds the LR of its epoch's last step
+    run(tiny_run, algo="no", num_epochs=4, warmup_epochs=2, exp_name="lr")
+    lrs = [r["lr"] for r in read_jsonl(os.path.join(run_dir(tiny_run, "lr"), "metrics.jsonl"))]
+    peak = tiny_run["lr"]
+    assert lrs[0] < lrs[1] <= peak  # warm-up rises towards the peak
+    assert lrs[1] > lrs[2] > lrs[3]  # then decays
+    assert lrs == pytest.approx([peak * 9 / 20, peak * 19 / 20, peak * 11 / 20, peak * 1 / 20])  # linear, to 0
 
 
 def test_same_seed_gives_identical_metrics(tiny_run):
