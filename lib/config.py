@@ -40,6 +40,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     train_subset: int = 0  # class-balanced subset of the training set; 0 = all
     test_subset: int = 0  # class-balanced subset of the test set; 0 = all
+    val_split: int = 0  # class-balanced, seeded images held out of the (subset) training set to choose recipes on; 0 = none
     compile: bool = False  # torch.compile the training step (CUDA); one compilation per stage
     sync_bn: bool = False  # synchronise BN statistics across processes (multi-GPU)
     calibration_steps: int = 8  # timed steps per stage when planning a budget (after 2 warm-up steps)
@@ -113,7 +114,7 @@ def check_config(cfg):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise UserError(f"--{name} must be a positive whole number, got {v!r}")
-    for name in ("train_subset", "test_subset", "calibration_steps", "bn_recal"):
+    for name in ("train_subset", "test_subset", "val_split", "calibration_steps", "bn_recal"):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise UserError(f"--{name} must be a whole number >= 0, got {v!r}")

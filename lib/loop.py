@@ -53,7 +53,7 @@ def train(cfg=None, **kwargs):
 def _run(cfg, device, info, t_start):
     torch.manual_seed(cfg.seed), np.random.seed(cfg.seed % 2**32), random.seed(cfg.seed)
     run_dir = prepare_run_dir(cfg, info.is_main)
-    train_x, train_y, test_x, test_y, spec = load_run_data(cfg)
+    train_x, train_y, test_x, test_y, spec, val_x, val_y = load_run_data(cfg)
     stages = parse_schedule(cfg.schedule or DEFAULT_SCHEDULE) if cfg.algo == "yes" else parse_schedule(BASELINE_SCHEDULE)
     stages = restrict_growth(stages, cfg.grow)
     sizes = stage_sizes(stages, cfg.width, spec.resolution)
@@ -63,6 +63,8 @@ def _run(cfg, device, info, t_start):
     loader = DeviceLoader(train_x, train_y, cfg.batch_size, device, cfg.seed, True, info.rank, info.world_size)
     test_loader = DeviceLoader(test_x, test_y, EVAL_BATCH, device, train=False, rank=info.rank,
                                world_size=info.world_size)
+    val_loader = None if val_x is None else DeviceLoader(val_x, val_y, EVAL_BATCH, device, train=False,
+                                                         rank=info.rank, world_size=info.world_size)
     cuda = device.type == "cuda"
     fmt, amp = precision_for(device)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -200,11 +202,13 @@ def _run(cfg, device, info, t_start):
         dist.average_buffers(model, info)
         t_eval = time.perf_counter()
         test_loss, test_acc = evaluate(model, test_loader, spec, criterion, amp, fmt, info)
+        val_loss, val_acc = ((None, None) if val_loader is None else
+                             evaluate(model, val_loader, spec, criterion, amp, fmt, info))
         row = dict(epoch=epoch + 1, stage=state["stage"] + 1, width=model.width, resolution=sizes[state["stage"]][1],
                    lr=lr, train_loss=stats[0].item() / stats[2].item(), train_acc=100 * stats[1].item() / stats[2].item(),
                    test_loss=test_loss, test_acc=test_acc, epoch_train_s=epoch_s, elapsed_train_s=state["spent_s"],
                    images_per_s=stats[2].item() / max(epoch_s, 1e-9), eval_s=time.perf_counter() - t_eval,
-                   progress=min(1.0, progress(state["step"], state["spent_s"])))
+                   progress=min(1.0, progress(state["step"], state["spent_s"])), val_loss=val_loss, val_acc=val_acc)
         if cfg.compile:
             row["compilations"] = compilations() - compiled_before  # graphs so far: one per stage is the goal
         if not math.isfinite(row["train_loss"]):

@@ -27,7 +27,7 @@ def write_run(root, name, dataset, algo, test_acc, train_time_s, env=None, **con
     folder = root / name
     folder.mkdir(parents=True)
     width, num_epochs = config.pop("width", 64), config.pop("num_epochs", 100)
-    summary = dict(dataset=dataset, algo=algo, exp_name=name, seed=0, test_acc=test_acc, best_test_acc=test_acc + 0.2,
+    summary = dict(dataset=dataset, algo=algo, exp_name=name, seed=0, test_acc=test_acc, val_acc=None,
                    train_time_s=train_time_s, total_time_s=train_time_s + 5, epochs=num_epochs,
                    epochs_equivalent=num_epochs if algo == "no" else num_epochs * 0.5, final_width=width,
                    final_resolution=32, num_epochs=num_epochs, width=width)
