@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
-from .report import RESULT_FILES
+from .report import FRONTIER_FILE, RESULT_FILES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -234,7 +234,8 @@ def run_jobs(jobs, progress_bar=False, log=print):
         else:
             if job.name == SUMMARY_NOTEBOOK:
                 job.parameters["incomplete"] = ",".join(r.job.name for r in results if r.status != "ok")
-                for name in RESULT_FILES:  # a failed summary must not leave an older table looking current
+                # a failed summary must not leave an older table looking current
+                for name in RESULT_FILES + (FRONTIER_FILE,):
                     (Path(job.parameters["out_dir"]) / name).unlink(missing_ok=True)
             result = execute(job, progress_bar)
         results.append(result)
