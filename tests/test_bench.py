@@ -143,3 +143,22 @@ def test_frontier_stats_are_per_seed_against_the_same_seeds_baseline_and_short()
     table = bench.frontier_table(rows, with_val=True)
     assert "| progressive | 0.5 | 2 | 85.0 ± 49.5 | 0.550 ± 0.071 | 79.50 ± 2.12 | -1.50 ± 0.71 | +3.00 ± 1.41 | " \
            "69.50 ± 0.71 | 5.0 |" in table
+
+
+def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path, capsys, one_thread):
+    spec = importlib.util.spec_from_file_location("bench_ablations", os.path.join(REPO, "bench", "ablations.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    common = ["--data_root", cifar_root, "--out_dir", str(tmp_path), "--num_epochs", "12", "--width", "4",
+              "--batch_size", "40", "--seeds", "0", "--train_subset", "0", "--recipes", "short", "--tag", "abl"]
+    assert bench.main(common + ["--val_split", "100"]) == 0
+    table = open(tmp_path / "abl" / "table.md").read()
+    assert table.startswith("recipes compared on validation accuracy (100 class-balanced training images held out")
+    assert "| val acc % (mean ± std) |" in table and "test acc" not in table.split("\n\n", 1)[1]
+    results = json.load(open(tmp_path / "abl" / "results.json"))
+    short = results["runs"]["short"]["0"]
+    assert results["table"]["short"]["acc"][0] == short["val_acc"]
+    assert results["table"]["short"]["test_acc"][0] == short["test_acc"]  # kept, not compared on
+    capsys.readouterr()
+    assert bench.main(common + ["--val_split", "0"]) == 2  # finished runs held out another split
+    assert "was trained with val_split 100, here 0" in capsys.readouterr().err
