@@ -16,18 +16,6 @@ def _budget_script():
     return module
 
 
-@pytest.fixture
-def one_thread():
-    """Steady step times on a shared CPU (two threads stall each other under load), which the budgeted runs
-    plan from a few timed steps."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_budget_bench_writes_a_table_and_reuses_only_matching_runs(cifar_root, tmp_path, capsys, one_thread):
     bench = _budget_script()
     common = ["--data_root", cifar_root, "--out_dir", str(tmp_path), "--num_epochs", "20", "--width", "4",
