@@ -60,7 +60,7 @@ def test_val_split_is_carved_from_the_training_subset(cifar_root):
         load_run_data(make_config(data_root=cifar_root, train_subset=200, val_split=200))
 
 
-def test_run_evaluates_the_val_split_every_epoch(tiny_run):
+def test_run_evaluates_the_val_split_every_epoch(tiny_run, one_thread):
     summary = train(**tiny_run, exp_name="val", val_split=100)
     rows = read_jsonl(os.path.join(tiny_run["out_dir"], "val", "metrics.jsonl"))
     assert len(rows) == 3 and all(0 <= r["val_acc"] <= 100 and r["val_loss"] > 0 for r in rows)
