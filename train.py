@@ -40,7 +40,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; continue the run with the same command plus --resume", file=sys.stderr)
         return 130
-    keys = ("dataset", "algo", "test_acc", "best_test_acc", "train_time_s", "epochs", "final_width", "final_resolution")
+    keys = ("dataset", "algo", "test_acc", "val_acc", "train_time_s", "epochs", "final_width", "final_resolution")
     print(json.dumps({k: summary.get(k) for k in keys}))
     return 0
 

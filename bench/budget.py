@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib.config import check_name  # noqa: E402
+from lib.config import TrainConfig, check_name  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 from lib.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
@@ -37,12 +37,16 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=0.2)
     p.add_argument("--train_subset", type=int, default=10000)
     p.add_argument("--test_subset", type=int, default=0)
+    p.add_argument("--val_split", type=int, default=0,
+                   help="class-balanced training images held out as a validation split (0 = none)")
     p.add_argument("--device", default="auto")
     p.add_argument("--arms", default=",".join(ARMS), help="which of no,yes,short to run")
     p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
     p.add_argument("--grow", default="both")
     p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
+                   help="timed steps per stage when the progressive arm plans its budget")
     p.add_argument("--reuse_from", default="",
                    help="reuse finished runs from another bench/budget.py folder instead of training them again: "
                         "the baselines (no_s<seed>), and the short arms when their budget is the same (others are "
@@ -57,15 +61,23 @@ def mean_std(xs):
     return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
-def run_arm(args, arm, seed, folder):
+def arm_settings(args, arm, seed, folder):
+    """lib.train keywords of one arm and seed, trained into folder/<arm>_s<seed>."""
     kw = dict(dataset=args.dataset, data_root=args.data_root, out_dir=folder, exp_name=f"{arm}_s{seed}", algo=arm,
               num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr, seed=seed,
               device=args.device, train_subset=args.train_subset, test_subset=args.test_subset,
-              compile=args.compile, quiet=True, overwrite=True)
+              val_split=args.val_split, compile=args.compile, calibration_steps=args.calibration_steps, quiet=True,
+              overwrite=True)
     if arm != "no":
         kw["budget"] = args.budget
     if arm == "yes":
         kw.update(schedule=args.schedule, grow=args.grow, **({"init": args.init} if args.init else {}))
+    return kw
+
+
+def run_arm(args, arm, seed, folder):
+    """Train one arm (or, with --reuse_from, reuse a matching finished baseline or short run); -> its summary."""
+    kw = arm_settings(args, arm, seed, folder)
     if args.reuse_from and arm != "yes":
         summary = reuse_run(args.reuse_from, kw)
         if summary is not None:
@@ -74,7 +86,8 @@ def run_arm(args, arm, seed, folder):
 
 
 # settings that must match for a finished run to stand in for a new one; the progressive arm is always trained
-SAME_RUN = ("dataset", "num_epochs", "width", "batch_size", "lr", "seed", "train_subset", "test_subset", "algo")
+SAME_RUN = ("dataset", "num_epochs", "width", "batch_size", "lr", "seed", "train_subset", "test_subset", "val_split",
+            "algo")
 
 
 def reuse_run(folder, kw):
@@ -90,6 +103,7 @@ def reuse_run(folder, kw):
     except (OSError, ValueError):
         raise UserError(f"--reuse_from: no finished run in {run} (summary.json and config.json); "
                         f"run without --reuse_from to train it") from None
+    config = {k: getattr(TrainConfig, k) for k in SAME_RUN} | config  # a key added since: its default then
     differ = [k for k in SAME_RUN if config.get(k) != kw[k]]
     if differ:
         raise UserError(f"--reuse_from: {run} was trained with different settings "
@@ -125,7 +139,8 @@ def folder_name(args):
     """--tag, or a name made from the settings; UserError unless it is a plain name (one folder in --out_dir)."""
     if args.tag:
         return check_name(args.tag, "--tag")
-    return f"{check_name(args.dataset, '--dataset')}_w{args.width}_e{args.num_epochs}_b{args.budget:g}"
+    return (f"{check_name(args.dataset, '--dataset')}_w{args.width}_e{args.num_epochs}_b{args.budget:g}"
+            + (f"_v{args.val_split}" if args.val_split else ""))
 
 
 def main(argv=None):

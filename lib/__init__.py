@@ -16,7 +16,7 @@ from .datasets import DatasetSpec, DATASETS, DataSplits, load_dataset, download_
 from .fakedata import write_fake_dataset
 from .augment import random_crop, random_flip, normalize, resize, augment_batch
 from .plots import (
-    curves_frame, plot_accuracy, plot_schedule, plot_schedule_explorer, plot_run, plot_results,
+    curves_frame, plot_accuracy, plot_schedule, plot_schedule_explorer, plot_run, plot_results, plot_frontier,
     save_figure,
 )
 from .explore import (
@@ -25,7 +25,7 @@ from .explore import (
 )
 from .report import (
     PUBLISHED, Run, experiment_names, load_run, run_arm, comparison_table, find_runs, results_table,
-    write_results, build_results, save_table,
+    write_results, build_results, save_table, find_frontier,
 )
 
 __all__ = [
@@ -36,7 +36,9 @@ __all__ = [
     "train_flops_per_image", "DatasetSpec", "DATASETS", "DataSplits", "load_dataset", "download_dataset",
     "balanced_subset", "write_fake_dataset", "random_crop", "random_flip", "normalize", "resize",
     "augment_batch", "curves_frame", "plot_accuracy", "plot_schedule", "plot_schedule_explorer", "plot_run",
-    "plot_results", "save_figure", "slider_stages", "explore_schedule", "show_schedule", "schedule_sliders",
+    "plot_results", "plot_frontier", "save_figure",
+    "slider_stages", "explore_schedule", "show_schedule", "schedule_sliders",
     "find_run_folders", "show_run", "run_browser_widgets", "PUBLISHED", "Run", "experiment_names", "load_run",
     "run_arm", "comparison_table", "find_runs", "results_table", "write_results", "build_results", "save_table",
+    "find_frontier",
 ]

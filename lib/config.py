@@ -42,6 +42,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     train_subset: int = 0  # class-balanced subset of the training set; 0 = all
     test_subset: int = 0  # class-balanced subset of the test set; 0 = all
+    val_split: int = 0  # class-balanced, seeded images held out of the (subset) training set to choose recipes on; 0 = none
     compile: bool = False  # torch.compile the training step (CUDA); one compilation per stage
     cuda_graphs: str = "on"  # on | off: capture each stage's forward+backward as a CUDA graph (one CUDA process)
     sync_bn: bool = False  # synchronise BN statistics across processes (multi-GPU)
@@ -145,7 +146,7 @@ def check_config(cfg):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise UserError(f"--{name} must be a positive whole number, got {v!r}")
-    for name in ("train_subset", "test_subset", "calibration_steps", "bn_recal"):
+    for name in ("train_subset", "test_subset", "val_split", "calibration_steps", "bn_recal"):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise UserError(f"--{name} must be a whole number >= 0, got {v!r}")

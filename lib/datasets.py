@@ -109,9 +109,9 @@ def load_dataset(name, data_root, download=False):
     return DataSplits(train_x.contiguous(), train_y.to(torch.int64), test_x.contiguous(), test_y.to(torch.int64), spec)
 
 
-def balanced_subset(x, y, n, seed):
-    """Seeded class-balanced subset of n examples: n // classes per class present in y, the remainder one
-    each to the lowest class ids; returned in a seeded random order."""
+def balanced_indices(y, n, seed):
+    """Indices (int64, CPU) of a seeded class-balanced subset of n examples: n // classes per class present
+    in y, the remainder one each to the lowest class ids; in a seeded random order."""
     if n < 1 or n > len(y):
         raise UserError(f"Cannot take a subset of {n} examples from {len(y)}; choose a subset size from 1 to {len(y)}.")
     classes, counts = torch.unique(y, return_counts=True)
@@ -126,5 +126,10 @@ def balanced_subset(x, y, n, seed):
         members = torch.nonzero(y.cpu() == label).flatten()
         picks.append(members[torch.randperm(count, generator=generator)[:want]])
     index = torch.cat(picks)
-    index = index[torch.randperm(len(index), generator=generator)]
+    return index[torch.randperm(len(index), generator=generator)]
+
+
+def balanced_subset(x, y, n, seed):
+    """(x, y) of a seeded class-balanced subset of n examples (see balanced_indices)."""
+    index = balanced_indices(y, n, seed)
     return x[index.to(x.device)], y[index.to(y.device)]

@@ -135,14 +135,15 @@ class _Run:
     def _load_data(self):
         """Data on the device; under torchrun rank 0 loads (and downloads) first, then the others."""
         cfg, info = self.cfg, self.info
-        train_x, train_y, test_x, test_y, self.spec = dist.main_first(lambda: load_run_data(cfg), info)
+        train_x, train_y, test_x, test_y, self.spec, val_x, val_y = dist.main_first(lambda: load_run_data(cfg), info)
         if cfg.batch_size % info.world_size:
             raise UserError(f"--batch_size {cfg.batch_size} does not split over {info.world_size} processes; "
                             f"give a multiple of {info.world_size}")
         self.loader = DeviceLoader(train_x, train_y, cfg.batch_size, self.device, cfg.seed, True, info.rank,
                                    info.world_size)
-        self.test_loader = DeviceLoader(test_x, test_y, EVAL_BATCH, self.device, train=False, rank=info.rank,
-                                        world_size=info.world_size)
+        self.test_loader, self.val_loader = (
+            None if x is None else DeviceLoader(x, y, EVAL_BATCH, self.device, train=False, rank=info.rank,
+                                                world_size=info.world_size) for x, y in ((test_x, test_y), (val_x, val_y)))
 
     def _new_model(self, width):
         model = resnet18(self.spec.num_classes, width, self.spec.in_channels).to(self.device, memory_format=self.fmt)
@@ -236,6 +237,8 @@ class _Run:
         t_eval = time.perf_counter()
         test_loss, test_acc = evaluate(self.model, self.test_loader, self.spec, self.criterion, self.amp, self.fmt,
                                        info)
+        val_loss, val_acc = (None, None) if self.val_loader is None else evaluate(
+            self.model, self.val_loader, self.spec, self.criterion, self.amp, self.fmt, info)
         epoch_s = clock.seconds() - epoch["start_s"]
         k = state["stage"]
         row = dict(epoch=epoch["index"] + 1, stage=k + 1, width=self.model.width, resolution=self.sizes[k][1],
@@ -243,7 +246,7 @@ class _Run:
                    train_acc=100 * stats[1].item() / stats[2].item(), test_loss=test_loss, test_acc=test_acc,
                    epoch_train_s=epoch_s, elapsed_train_s=clock.seconds(),
                    images_per_s=stats[2].item() / max(epoch_s, 1e-9), eval_s=time.perf_counter() - t_eval,
-                   progress=min(1.0, p))
+                   progress=min(1.0, p), val_loss=val_loss, val_acc=val_acc)
         if self.cfg.compile:
             row["compilations"] = compilations() - compiled_before  # graphs so far: one per stage is the goal
         if not np.isfinite(row["train_loss"]):

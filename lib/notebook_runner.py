@@ -22,15 +22,17 @@ PROFILES = {
     "full": dict(num_epochs=100, width=64, batch_size=128, lr=0.2, train_subset=0, test_subset=0),
     # minutes per dataset on a laptop CPU: narrow net, class-balanced subsets, few epochs
     "quick": dict(num_epochs=8, width=16, batch_size=128, lr=0.2, train_subset=5000, test_subset=1000),
-    # seconds per dataset on tiny generated data (no download): checks that everything runs
-    "smoke": dict(num_epochs=3, width=8, batch_size=16, lr=0.1, train_subset=0, test_subset=0),
+    # seconds per dataset on tiny generated data (no download): checks that everything runs; the progressive
+    # arm's budget must leave room for its calibration (3 sizes x 3 steps) beside training
+    "smoke": dict(num_epochs=6, width=8, batch_size=16, lr=0.1, train_subset=0, test_subset=0, budget=0.75,
+                  calibration_steps=1),
 }
 # Fake data the smoke profile writes (lib.fakedata.write_fake_dataset keywords), per dataset.
 SMOKE_DATA = {
     "cifar10": dict(train_per_class=8, test_per_class=4),
     "cifar100": dict(train_per_class=8, test_per_class=4, num_classes=10),
     "fashionmnist": dict(train_per_class=8, test_per_class=4),
-    "tinyimagenet": dict(train_per_class=6, test_per_class=3, num_classes=5),
+    "tinyimagenet": dict(train_per_class=16, test_per_class=3, num_classes=5),  # 5 steps of 16 per epoch
 }
 
 

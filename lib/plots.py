@@ -7,9 +7,10 @@ import seaborn as sns
 
 from .records import atomic_open
 
-ARM_PALETTE = {"baseline": "#4c72b0", "progressive": "#dd8452"}
-SOURCE_PALETTE = {"paper": "#8c8c8c", "ours": "#55a868"}
+ARM_PALETTE = {"baseline": "#4c72b0", "progressive": "#dd8452", "short": "#8172b3"}
+SOURCE_PALETTE = {"paper": "#8c8c8c", "ours": "#55a868", "short": ARM_PALETTE["short"]}
 FIGURE_TAG = {"Source": "progressive ResNet18 lib.plots"}  # PNG text chunk marking the figures written here
+FRONTIER_X = {"train_time_s": "training time", "ratio": "training time / baseline's"}  # x columns of plot_frontier
 
 
 def _time_unit(seconds):
@@ -97,13 +98,17 @@ def plot_run(metrics, epoch):
 
 
 def results_frame(table):
-    """lib.report.results_table -> long DataFrame (dataset, metric, source, value) of the results figure."""
+    """lib.report.results_table -> long DataFrame (dataset, metric, source, value) of the results figure.
+
+    Sources: paper (published), ours (our progressive run), short (our short run at the same budget).
+    """
     rows = []
     for _, r in table.iterrows():
-        for metric, paper, ours in (("time saved (%)", "published_time_saved_pct", "time_saved_pct"),
-                                    ("accuracy change (pp)", "published_acc_change_pp", "acc_change_pp")):
-            rows.append(dict(dataset=r["dataset"], metric=metric, source="paper", value=r.get(paper)))
-            rows.append(dict(dataset=r["dataset"], metric=metric, source="ours", value=r.get(ours)))
+        for metric, paper, ours, short in (
+                ("time saved (%)", "published_time_saved_pct", "time_saved_pct", "short_time_saved_pct"),
+                ("accuracy change (pp)", "published_acc_change_pp", "acc_change_pp", "short_acc_change_pp")):
+            for source, column in (("paper", paper), ("ours", ours), ("short", short)):
+                rows.append(dict(dataset=r["dataset"], metric=metric, source=source, value=r.get(column)))
     return pd.DataFrame(rows).dropna(subset=["value"])
 
 
@@ -116,7 +121,43 @@ def plot_results(table):
         if len(part):
             sns.barplot(data=part, x="dataset", y="value", hue="source", palette=SOURCE_PALETTE, errorbar=None, ax=ax)
         ax.axhline(0, color="black", linewidth=0.8)
-        ax.set(xlabel="", ylabel=metric, title=f"{metric.split(' (')[0]}: progressive vs baseline")
+        ax.set(xlabel="", ylabel=metric, title=f"{metric.split(' (')[0]} vs baseline (ours: progressive)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_frontier(stats, x="train_time_s", title=""):
+    """Test accuracy (%) against training time: one line per method through its budgets, the baseline as one point.
+
+    stats: rows (list of dicts or DataFrame) of method, budget, test_acc, test_acc_std, x and x + "_std", one
+    per method and budget (means and standard deviations over seeds, as bench/frontier.py writes them);
+    x: "train_time_s" (seconds) or "ratio" (of the same seed's baseline time). Error bars are one std on
+    both axes; each point is labelled with its budget.
+    """
+    data = pd.DataFrame(list(stats) if not isinstance(stats, pd.DataFrame) else stats).fillna({f"{x}_std": 0.0,
+                                                                                              "test_acc_std": 0.0})
+    scale, unit = _time_unit(data[x].max()) if x == "train_time_s" else (1.0, "")
+    data = data.assign(x=data[x] / scale, x_std=data[f"{x}_std"] / scale).sort_values(["method", "x"])
+    palette = _palette(data.rename(columns={"method": "arm"}))
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    lines = data[data["method"] != "baseline"]
+    if len(lines):
+        sns.lineplot(data=lines, x="x", y="test_acc", hue="method", palette=palette, marker="o", sort=True,
+                     errorbar=None, ax=ax)
+    for method, rows in data.groupby("method", sort=False):
+        base = method == "baseline"
+        ax.errorbar(rows["x"], rows["test_acc"], xerr=rows["x_std"], yerr=rows["test_acc_std"],
+                    color=palette[method], fmt="*" if base else "none", markersize=14, capsize=3,
+                    label="baseline" if base else None)
+        if base:
+            ax.axhline(rows["test_acc"].iloc[0], color=palette[method], linestyle=":", linewidth=1)
+            continue
+        for _, r in rows.iterrows():
+            ax.annotate(f"{r['budget']:g}", (r["x"], r["test_acc"]), textcoords="offset points", xytext=(5, -12),
+                        fontsize=8, color=palette[method])
+    ax.set(xlabel=FRONTIER_X[x] + (f" ({unit})" if unit else ""), ylabel="test accuracy (%)",
+           title=title or "test accuracy against training time")
+    ax.legend(title="mean ± std over seeds; labels: budget", fontsize=8, title_fontsize=8)
     fig.tight_layout()
     return fig
 

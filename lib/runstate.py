@@ -140,7 +140,7 @@ def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_tr
     calib_s = (plan or {}).get("calibration_s", 0.0)
     train_s = state["spent_s"] + calib_s
     out = dict(dataset=cfg.dataset, algo=cfg.algo, exp_name=cfg.resolved_exp_name(), seed=cfg.seed,
-               test_acc=rows[-1]["test_acc"] if rows else None, best_test_acc=max(r["test_acc"] for r in rows) if rows else None,
+               test_acc=rows[-1]["test_acc"] if rows else None, val_acc=rows[-1].get("val_acc") if rows else None,
                train_time_s=train_s, total_time_s=total_s, epochs=len(rows),
                epochs_equivalent=sum(state["stage_images"]) / n_train, final_width=rows[-1]["width"] if rows else None,
                final_resolution=rows[-1]["resolution"] if rows else None, train_flops=sum(p["train_flops"] for p in per_stage),

@@ -34,13 +34,14 @@ def experiment_cells(dataset, title):
 data_root = "data"  # folder that holds the dataset's own folder (relative paths: from the repo root)
 download = False  # fetch the official archive when the dataset folder is missing
 out_dir = "outputs/runs"  # run folders and this experiment's figures go under here
-num_epochs = 100  # epochs of the full-size baseline; the progressive arm trains as many (unless budget > 0)
+num_epochs = 100  # epochs of the full-size baseline (the budget is a fraction of its time)
 width = 64  # channels of ResNet18's first stage at full size (64: the standard ResNet18)
 schedule = ""  # progressive stages WIDTH/RES:SHARE,... (fractions of full size, of training); "" for the default
-budget = 0.0  # progressive arm's time as a fraction of the baseline's, in (0, 1); 0 for no budget
+budget = 0.5  # time of the progressive and short arms as a fraction of the baseline's, in (0, 1)
+calibration_steps = 8  # timed training steps per stage when the progressive arm plans its budget
 batch_size = 128  # images per optimizer step
 lr = 0.2  # peak learning rate at this batch size (SGD with nesterov momentum)
-seed = 0  # random seed of both arms
+seed = 0  # random seed of every arm
 train_subset = 0  # class-balanced number of training images; 0 for all
 test_subset = 0  # class-balanced number of test images; 0 for all
 device = "auto"  # auto | cpu | cuda
@@ -55,30 +56,35 @@ common = dict(dataset=dataset, data_root=data_root, download=download, out_dir=o
               width=width, batch_size=batch_size, lr=lr, seed=seed, train_subset=train_subset,
               test_subset=test_subset, device=device, compile=torch_compile, overwrite=overwrite, quiet=quiet)
 figure_dir = os.path.join(out_dir, names["compare"])  # this experiment's figures and table
-progressive_budget = budget or None  # lib.train takes None for no budget
 names'''
     return [
         ("markdown", f"# Progressive ResNet18 on {title}\n\n"
-                     "Trains the full-size baseline and the progressive arm (start narrow and at low resolution, "
-                     "grow width and resolution in stages) with the same settings, then compares accuracy and "
-                     "training time. Set the values in the next cell, or pass them with papermill / "
-                     "`run_all.py -p key=value`."),
+                     "Trains three arms with the same settings and compares accuracy and training time: the "
+                     "full-size baseline; the progressive arm (start at low resolution, and optionally narrow, "
+                     "and grow in stages) within `budget` x the baseline's time; and the short control, the "
+                     "full-size network trained for `budget` x the epochs (the same time, spent the plain way). "
+                     "Set the values in the next cell, or pass them with papermill / `run_all.py -p key=value`."),
         ("parameters", parameters),
         ("code", derived),
         ("markdown", "## Baseline: full size for every epoch"),
         ("code", 'baseline = lib.run_arm(**common, algo="no", exp_name=names["baseline"])'),
-        ("markdown", "## Progressive: grow width and resolution in stages"),
-        ("code", 'progressive = lib.run_arm(**common, algo="yes", schedule=schedule, budget=progressive_budget, '
-                 'exp_name=names["progressive"])'),
+        ("markdown", "## Progressive: grow in stages, within the budget"),
+        ("code", 'progressive = lib.run_arm(**common, algo="yes", schedule=schedule, budget=budget,\n'
+                 '                          calibration_steps=calibration_steps, exp_name=names["progressive"])'),
+        ("markdown", "## Short: full size for the budget's share of the epochs\n\n"
+                     "The control a user would pick instead: the same network, fewer epochs, the learning rate "
+                     "decayed to zero at the budget."),
+        ("code", 'short = lib.run_arm(**common, algo="short", budget=budget, exp_name=names["short"])'),
         ("markdown", "## Test accuracy against epochs and against training time"),
-        ("code", 'curves = lib.curves_frame({"baseline": baseline, "progressive": progressive})\n'
+        ("code", 'curves = lib.curves_frame({"baseline": baseline, "progressive": progressive, "short": short})\n'
                  'fig = lib.plot_accuracy(curves)\n'
                  'lib.save_figure(fig, os.path.join(figure_dir, "accuracy.png"))'),
         ("markdown", "## Width and resolution schedule"),
         ("code", 'fig = lib.plot_schedule(curves)\n'
                  'lib.save_figure(fig, os.path.join(figure_dir, "schedule.png"))'),
-        ("markdown", "## Accuracy and time\n\n`time_saved_pct` and `acc_change_pp` are relative to the baseline."),
-        ("code", 'table = lib.comparison_table(baseline, progressive)\n'
+        ("markdown", "## Accuracy and time\n\n`time_saved_pct` and `acc_change_pp` are relative to the baseline, "
+                     "`acc_vs_short_pp` to the short arm."),
+        ("code", 'table = lib.comparison_table(baseline, progressive, short)\n'
                  'lib.save_table(table, os.path.join(figure_dir, "comparison.csv"))\n'
                  'table.round(2)'),
     ]
@@ -109,15 +115,17 @@ runs_dir = "outputs"  # folder searched for run folders (relative paths: from th
 
 def summary_cells():
     parameters = '''runs_dir = "outputs"  # searched recursively for finished runs (summary.json)
-out_dir = "outputs"  # results.md, results.csv and results.png are written here
-incomplete = ""  # comma list of datasets whose notebooks failed or were skipped (flagged in results.md)'''
+out_dir = "outputs"  # results.md, results.csv, results.png (and frontier.png) are written here
+incomplete = ""  # comma list of datasets whose notebooks failed or were skipped (flagged in results.md)
+frontier_dir = ""  # searched recursively for bench/frontier.py results (the newest is shown); "" for runs_dir'''
     return [
         ("markdown", "# Results against the published table\n\n"
-                     "Every finished run under `runs_dir`, each progressive run beside its baseline, next to the "
-                     "original work's numbers."),
+                     "Every finished run under `runs_dir`, each progressive run beside its baseline and the short "
+                     "run of the same budget, next to the original work's numbers; and, when `frontier_dir` holds "
+                     "a `bench/frontier.py` run, its accuracy against training time over several budgets."),
         ("parameters", parameters),
         ("code", SETUP + "\nfrom IPython.display import Markdown"),
-        ("code", "table, paths = lib.build_results(runs_dir, out_dir, incomplete)\npaths"),
+        ("code", "table, paths = lib.build_results(runs_dir, out_dir, incomplete, frontier_dir)\npaths"),
         ("code", 'Markdown(open(paths["results.md"]).read())'),
     ]
 

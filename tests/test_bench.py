@@ -1,7 +1,10 @@
-"""bench/budget.py end to end on tiny generated data: the table, and reusing finished runs."""
+"""bench/budget.py and bench/frontier.py end to end on tiny generated data: tables, figures, reusing finished runs."""
 import importlib.util
 import json
 import os
+import sys
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -13,7 +16,7 @@ def _budget_script():
     return module
 
 
-def test_budget_bench_writes_a_table_and_reuses_only_matching_runs(cifar_root, tmp_path, capsys):
+def test_budget_bench_writes_a_table_and_reuses_only_matching_runs(cifar_root, tmp_path, capsys, one_thread):
     bench = _budget_script()
     common = ["--data_root", cifar_root, "--out_dir", str(tmp_path), "--num_epochs", "20", "--width", "4",
               "--batch_size", "40", "--seeds", "0", "--train_subset", "0", "--device", "cpu"]
@@ -48,3 +51,109 @@ def test_budget_bench_refuses_a_path_like_tag_before_training(cifar_root, tmp_pa
     assert _budget_script().main(["--data_root", cifar_root, "--out_dir", str(out), "--tag", "../escaped"]) == 2
     assert "--tag '../escaped' is not a plain name" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def _frontier_script():
+    spec = importlib.util.spec_from_file_location("bench_frontier", os.path.join(REPO, "bench", "frontier.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_frontier_bench_trains_every_point_once_and_reuses_finished_runs(cifar_root, tmp_path, capsys, monkeypatch,
+                                                                        one_thread):
+    bench = _frontier_script()
+    common = ["--data_root", cifar_root, "--out_dir", str(tmp_path), "--num_epochs", "16", "--width", "4",
+              "--batch_size", "40", "--seeds", "0", "--train_subset", "0", "--calibration_steps", "2",
+              "--val_split", "100", "--device", "cpu"]
+    assert bench.main(common + ["--budgets", "0.7,0.4", "--tag", "first"]) == 0
+    first = tmp_path / "first"
+    assert sorted(os.listdir(first)) == ["b0.4", "b0.7", "frontier.png", "no_s0", "results.json", "table.md"]
+    assert sorted(os.listdir(first / "b0.4")) == ["short_s0", "yes_s0"]
+    results = json.load(open(first / "results.json"))
+    assert results["kind"] == "frontier" and "CPU" in results["title"] and "CPU" in results["header"]
+    assert [(r["method"], r["budget"]) for r in results["stats"]] == [
+        ("baseline", 1.0), ("progressive", 0.4), ("short", 0.4), ("progressive", 0.7), ("short", 0.7)]
+    by = {(r["method"], r["budget"]): r for r in results["stats"]}
+    short = {r["budget"]: r["summary"] for r in results["runs"] if r["method"] == "short"}
+    progressive = by[("progressive", 0.4)]
+    assert progressive["vs_short"] == pytest.approx(progressive["test_acc"] - short[0.4]["test_acc"])
+    assert by[("baseline", 1.0)]["ratio"] == 1.0 and by[("short", 0.4)]["vs_short"] is None
+    assert all(r["summary"]["val_acc"] is not None for r in results["runs"])  # 100 images held out of 400
+    assert short[0.4]["epochs_equivalent"] == pytest.approx(0.4 * 16, abs=0.2)
+    table = open(first / "table.md").read()
+    assert "| val acc % |" in table and "| progressive | 0.4 | 1 |" in table and "| baseline | 1 (full) | 1 |" in table
+    with open(first / "frontier.png", "rb") as f:
+        assert f.read(4) == b"\x89PNG"
+
+    # the same command again trains nothing; a run folder with other settings is refused
+    budget_module = sys.modules["budget"]
+    monkeypatch.setattr(budget_module, "train", lambda **kw: pytest.fail(f"{kw['exp_name']} was trained again"))
+    assert bench.main(common + ["--budgets", "0.4", "--tag", "first"]) == 0
+    again = json.load(open(first / "results.json"))
+    assert [r["summary"] for r in again["runs"]] == [r["summary"] for r in results["runs"] if r["budget"] != 0.7]
+    capsys.readouterr()
+    assert bench.main(common + ["--budgets", "0.4", "--tag", "first", "--lr", "0.1"]) == 2
+    assert "holds a finished run with other settings (lr=0.2, here 0.1)" in capsys.readouterr().err
+    monkeypatch.undo()
+
+    # --reuse_from: the baseline and the short run of the same budget are taken from there, progressive is trained
+    assert bench.main(common + ["--budgets", "0.4", "--tag", "second", "--reuse_from", str(first)]) == 0
+    second = json.load(open(tmp_path / "second" / "results.json"))
+    paths = {r["method"]: r["path"] for r in second["runs"]}
+    assert paths == {"baseline": str(first / "no_s0"), "short": str(first / "b0.4" / "short_s0"),
+                     "progressive": str(tmp_path / "second" / "b0.4" / "yes_s0")}
+    assert bench.main(common[:-4] + ["--device", "cpu", "--budgets", "0.4", "--tag", "third",
+                                     "--reuse_from", str(first)]) == 2  # no val split here
+    assert "different settings (val_split=100, here 0)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budgets", ["0.4,1.2", "0", "abc", ","])
+def test_frontier_bench_rejects_bad_budgets_before_training(budgets, tmp_path, capsys):
+    bench = _frontier_script()
+    assert bench.main(["--budgets", budgets, "--out_dir", str(tmp_path), "--data_root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --budgets {budgets!r}: give fractions of the baseline's training time in (0, 1)")
+    assert not any(tmp_path.iterdir())
+
+
+def test_frontier_stats_are_per_seed_against_the_same_seeds_baseline_and_short():
+    bench = _frontier_script()
+
+    def record(method, budget, seed, acc, seconds, val=None):
+        summary = dict(test_acc=acc, train_time_s=seconds, val_acc=val, epochs_equivalent=10 * budget)
+        return dict(method=method, budget=budget, seed=seed, path="", summary=summary)
+
+    rows = bench.frontier_stats([
+        record("baseline", 1.0, 0, 80.0, 100.0, 70.0), record("baseline", 1.0, 1, 82.0, 200.0, 72.0),
+        record("progressive", 0.5, 0, 78.0, 50.0, 69.0), record("progressive", 0.5, 1, 81.0, 120.0, 70.0),
+        record("short", 0.5, 0, 76.0, 50.0), record("short", 0.5, 1, 77.0, 100.0),
+    ])
+    prog = next(r for r in rows if r["method"] == "progressive")
+    assert prog["ratio"] == pytest.approx(0.55) and prog["ratio_std"] == pytest.approx(0.0707, abs=1e-4)
+    assert prog["vs_baseline"] == pytest.approx(-1.5) and prog["vs_short"] == pytest.approx(3.0)
+    assert prog["vs_short_std"] == pytest.approx(1.4142, abs=1e-4) and prog["val_acc"] == pytest.approx(69.5)
+    short = next(r for r in rows if r["method"] == "short")
+    assert short["val_acc"] is None and short["vs_short"] is None and short["seeds"] == 2
+    table = bench.frontier_table(rows, with_val=True)
+    assert "| progressive | 0.5 | 2 | 85.0 ± 49.5 | 0.550 ± 0.071 | 79.50 ± 2.12 | -1.50 ± 0.71 | +3.00 ± 1.41 | " \
+           "69.50 ± 0.71 | 5.0 |" in table
+
+
+def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path, capsys, one_thread):
+    spec = importlib.util.spec_from_file_location("bench_ablations", os.path.join(REPO, "bench", "ablations.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    common = ["--data_root", cifar_root, "--out_dir", str(tmp_path), "--num_epochs", "12", "--width", "4",
+              "--batch_size", "40", "--seeds", "0", "--train_subset", "0", "--recipes", "short", "--tag", "abl"]
+    assert bench.main(common + ["--val_split", "100"]) == 0
+    table = open(tmp_path / "abl" / "table.md").read()
+    assert table.startswith("recipes compared on validation accuracy (100 class-balanced training images held out")
+    assert "| val acc % (mean ± std) |" in table and "test acc" not in table.split("\n\n", 1)[1]
+    results = json.load(open(tmp_path / "abl" / "results.json"))
+    short = results["runs"]["short"]["0"]
+    assert results["table"]["short"]["acc"][0] == short["val_acc"]
+    assert results["table"]["short"]["test_acc"][0] == short["test_acc"]  # kept, not compared on
+    capsys.readouterr()
+    assert bench.main(common + ["--val_split", "0"]) == 2  # finished runs held out another split
+    assert "was trained with val_split 100, here 0" in capsys.readouterr().err

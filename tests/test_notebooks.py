@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import papermill
 import pytest
 
@@ -106,23 +107,28 @@ def fake_data(tmp_path_factory):
 
 
 @pytest.mark.parametrize("dataset", DATASET_NOTEBOOKS)
-def test_experiment_notebook_runs_headless(dataset, fake_data, tmp_path):
+def test_experiment_notebook_runs_headless(dataset, fake_data, tmp_path, one_thread):
     from lib.report import experiment_names
 
-    smoke = dict(PROFILES["smoke"], width=4)  # 3 epochs: one per default stage
+    smoke = dict(PROFILES["smoke"], width=4)
     assert set(SMOKE_DATA) == set(DATASET_NOTEBOOKS)
     nb = execute(f"{dataset}.ipynb", tmp_path / "run.ipynb", data_root=str(fake_data), out_dir=str(tmp_path / "out"),
                  device="cpu", quiet=True, **smoke)
     assert_clean(nb)
     assert len(images(nb)) == 2  # accuracy curves and the schedule
-    names = experiment_names(dataset, smoke["width"], smoke["num_epochs"], 0, 0, 0, smoke["batch_size"], smoke["lr"])
-    for arm in ("baseline", "progressive"):
-        summary = json.loads((tmp_path / "out" / names[arm] / "summary.json").read_text())
-        assert summary["algo"] == ("no" if arm == "baseline" else "yes") and summary["epochs"] == 3
+    names = experiment_names(dataset, smoke["width"], smoke["num_epochs"], 0, 0, 0, smoke["batch_size"], smoke["lr"],
+                             budget=smoke["budget"])
+    summaries = {arm: json.loads((tmp_path / "out" / names[arm] / "summary.json").read_text())
+                 for arm in ("baseline", "progressive", "short")}
+    assert {arm: s["algo"] for arm, s in summaries.items()} == dict(baseline="no", progressive="yes", short="short")
+    assert summaries["baseline"]["epochs"] == smoke["num_epochs"]
+    assert summaries["short"]["epochs_equivalent"] == pytest.approx(smoke["budget"] * smoke["num_epochs"], abs=0.5)
+    assert summaries["progressive"]["plan"]["budget_s"] > 0  # planned to the same budget
     figures = tmp_path / "out" / names["compare"]
     assert sorted(p.name for p in figures.iterdir()) == ["accuracy.png", "comparison.csv", "schedule.png"]
-    table = (figures / "comparison.csv").read_text()
-    assert "time_saved_pct" in table and "acc_change_pp" in table
+    table = pd.read_csv(figures / "comparison.csv", index_col="arm")
+    assert list(table.index) == ["baseline", "progressive", "short"]
+    assert {"time_saved_pct", "acc_change_pp", "acc_vs_short_pp"} <= set(table.columns)
 
 
 def test_explore_notebook_runs_headless_with_static_figures(tmp_path):
@@ -148,5 +154,21 @@ def test_summary_notebook_writes_the_results(tmp_path):
     assert_clean(nb)
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["results.csv", "results.md", "results.png"]
     md = (tmp_path / "results" / "results.md").read_text()
-    assert md.startswith("**INCOMPLETE: no result for cifar100") and "91.0 / –" in md
-    assert images(nb)
+    assert md.startswith("**INCOMPLETE: no result for cifar100") and "91.0 / – / –" in md
+    assert len(images(nb)) == 1
+
+
+def test_summary_notebook_shows_a_frontier_run(tmp_path):
+    frontier = tmp_path / "bench" / "cifar10_w16_e30_cpu"
+    frontier.mkdir(parents=True)
+    stats = [dict(method=m, budget=b, seeds=2, train_time_s=t, train_time_s_std=1.0, test_acc=a, test_acc_std=0.5)
+             for m, b, t, a in (("baseline", 1.0, 100.0, 80.0), ("progressive", 0.5, 52.0, 78.0),
+                                ("short", 0.5, 50.0, 75.0))]
+    (frontier / "results.json").write_text(json.dumps(dict(kind="frontier", title="cifar10: CPU", header="seeds 0,1",
+                                                           table_md="| method |", stats=stats)))
+    nb = execute("summary.ipynb", tmp_path / "summary.ipynb", runs_dir=str(tmp_path / "runs"),
+                 out_dir=str(tmp_path / "results"), frontier_dir=str(tmp_path / "bench"))
+    assert_clean(nb)
+    assert (tmp_path / "results" / "frontier.png").exists()
+    assert f"From `{frontier}`" in (tmp_path / "results" / "results.md").read_text()
+    assert len(images(nb)) == 2  # the results figure and the frontier

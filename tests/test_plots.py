@@ -115,3 +115,63 @@ def test_save_figure_is_atomic_and_tags_its_pngs(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         plots.save_figure(fig, str(path))
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["run.png"]
+
+
+FRONTIER = [
+    dict(method="baseline", budget=1.0, train_time_s=280.0, train_time_s_std=10.0, ratio=1.0, ratio_std=0.0,
+         test_acc=82.0, test_acc_std=0.8),
+    dict(method="progressive", budget=0.6, train_time_s=250.0, train_time_s_std=5.0, ratio=0.62, ratio_std=0.01,
+         test_acc=81.0, test_acc_std=0.5),
+    dict(method="progressive", budget=0.3, train_time_s=130.0, train_time_s_std=4.0, ratio=0.32, ratio_std=0.01,
+         test_acc=77.0, test_acc_std=0.6),
+    dict(method="short", budget=0.3, train_time_s=120.0, train_time_s_std=3.0, ratio=0.3, ratio_std=0.02,
+         test_acc=74.0, test_acc_std=0.4),
+    dict(method="short", budget=0.6, train_time_s=240.0, train_time_s_std=6.0, ratio=0.6, ratio_std=0.02,
+         test_acc=79.0, test_acc_std=float("nan")),  # one seed: no std
+]
+
+
+def lines_by_arm(ax):
+    """{arm: (x, y) of its line} for the lines drawn in an ARM_PALETTE colour."""
+    arms = {matplotlib.colors.to_hex(c): arm for arm, c in plots.ARM_PALETTE.items()}
+    return {arms[matplotlib.colors.to_hex(line.get_color())]: line.get_xydata() for line in ax.get_lines()
+            if len(line.get_xydata()) > 1 and matplotlib.colors.to_hex(line.get_color()) in arms
+            and line.get_linestyle() == "-"}
+
+
+def error_bars(ax):
+    """{label or colour: (points [n, 2], x error half-widths, y error half-widths)} of ax's errorbar containers."""
+    out = {}
+    for c in ax.containers:
+        line, _, (xbars, ybars) = c.lines[0], c.lines[1], c.lines[2]
+        points = np.array([seg.mean(0) for seg in ybars.get_segments()])
+        xerr = [(seg[1, 0] - seg[0, 0]) / 2 for seg in xbars.get_segments()]
+        yerr = [(seg[1, 1] - seg[0, 1]) / 2 for seg in ybars.get_segments()]
+        key = c.get_label() if not c.get_label().startswith("_") else matplotlib.colors.to_hex(xbars.get_color()[0])
+        out[key] = (points, xerr, yerr)
+    return out
+
+
+def test_plot_frontier_draws_a_line_per_method_and_the_baseline_as_a_point():
+    fig = plots.plot_frontier(FRONTIER, title="cifar10 on CPU x86_64")
+    ax = fig.axes[0]
+    assert ax.get_title() == "cifar10 on CPU x86_64" and ax.get_xlabel() == "training time (s)"
+    lines = lines_by_arm(ax)
+    assert lines["progressive"].tolist() == [[130.0, 77.0], [250.0, 81.0]]  # sorted by time
+    assert lines["short"].tolist() == [[120.0, 74.0], [240.0, 79.0]]
+    assert "baseline" not in lines  # a point, not a line
+    bars = error_bars(ax)
+    base_points, base_xerr, base_yerr = bars["baseline"]
+    assert base_points.tolist() == [[280.0, 82.0]] and base_xerr == [10.0] and base_yerr == pytest.approx([0.8])
+    short_points, short_xerr, short_yerr = bars[plots.ARM_PALETTE["short"]]
+    assert short_xerr == [3.0, 6.0] and short_yerr == pytest.approx([0.4, 0.0])  # a missing std draws no bar
+    assert sorted(t.get_text() for t in ax.texts) == ["0.3", "0.3", "0.6", "0.6"]  # every budget labelled
+    labels = ax.get_legend_handles_labels()[1]
+    assert {"baseline", "progressive", "short"} <= set(labels)
+
+
+def test_plot_frontier_against_the_time_ratio_from_a_frame():
+    fig = plots.plot_frontier(pd.DataFrame(FRONTIER), x="ratio")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "training time / baseline's"
+    assert lines_by_arm(ax)["progressive"][:, 0].tolist() == [0.32, 0.62]

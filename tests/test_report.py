@@ -27,7 +27,7 @@ def write_run(root, name, dataset, algo, test_acc, train_time_s, env=None, **con
     folder = root / name
     folder.mkdir(parents=True)
     width, num_epochs = config.pop("width", 64), config.pop("num_epochs", 100)
-    summary = dict(dataset=dataset, algo=algo, exp_name=name, seed=0, test_acc=test_acc, best_test_acc=test_acc + 0.2,
+    summary = dict(dataset=dataset, algo=algo, exp_name=name, seed=0, test_acc=test_acc, val_acc=None,
                    train_time_s=train_time_s, total_time_s=train_time_s + 5, epochs=num_epochs,
                    epochs_equivalent=num_epochs if algo == "no" else num_epochs * 0.5, final_width=width,
                    final_resolution=32, num_epochs=num_epochs, width=width)
@@ -46,6 +46,8 @@ def runs(tmp_path):
     write_run(tmp_path, "cifar10_no", "cifar10", "no", 90.0, 1000.0)
     write_run(tmp_path, "cifar10_yes", "cifar10", "yes", 88.5, 600.0)
     write_run(tmp_path / "deeper", "cifar10_yes_b0.3", "cifar10", "yes", 85.0, 300.0, budget=0.3)
+    write_run(tmp_path, "cifar10_short_b0.3", "cifar10", "short", 83.5, 290.0, budget=0.3)
+    write_run(tmp_path, "cifar10_short_b0.5", "cifar10", "short", 86.0, 500.0, budget=0.5)  # no progressive at 0.5
     write_run(tmp_path, "cifar10_yes_w32", "cifar10", "yes", 80.0, 100.0, width=32)  # no baseline of width 32
     write_run(tmp_path, "fashionmnist_no", "fashionmnist", "no", 93.0, 500.0,
               env=dict(device="cpu", device_name="x86_64", torch_threads=2))
@@ -58,7 +60,7 @@ def runs(tmp_path):
 def test_find_runs_only_finished(runs):
     found = report.find_runs(runs)
     assert [r.path for r in found] == sorted(r.path for r in found)
-    assert "cifar100_no" not in [r.name for r in found] and len(found) == 5
+    assert "cifar100_no" not in [r.name for r in found] and len(found) == 7
 
 
 def test_results_table_values(runs):
@@ -72,6 +74,11 @@ def test_results_table_values(runs):
     budget = c10.loc[str(runs / "deeper" / "cifar10_yes_b0.3")]
     assert budget["baseline_run"] == str(runs / "cifar10_no")  # one baseline serves both progressive runs
     assert budget["time_saved_pct"] == pytest.approx(70.0) and budget["acc_change_pp"] == pytest.approx(-5.0)
+    # the short run of the same budget stands beside it
+    assert budget["short_run"] == str(runs / "cifar10_short_b0.3") and budget["short_acc"] == 83.5
+    assert budget["short_time_s"] == 290.0 and budget["prog_vs_short_pp"] == pytest.approx(1.5)
+    assert budget["short_acc_change_pp"] == pytest.approx(-6.5) and budget["short_time_saved_pct"] == pytest.approx(71.0)
+    assert plain["short_run"] == "" and math.isnan(plain["short_acc"])  # no budget: no short run to compare with
     unpaired = c10.loc[str(runs / "cifar10_yes_w32")]
     assert unpaired["baseline_run"] == "" and math.isnan(unpaired["time_saved_pct"]) and unpaired["width"] == 32
 
@@ -99,7 +106,10 @@ def test_write_results_files(runs, tmp_path):
     assert not md.startswith("**INCOMPLETE")
     row = next(line for line in md.splitlines() if line.startswith("| cifar10 ") and "88.5" in line)
     assert "94.2 / 93.5" in row and "7h10m / 3h30m" in row and "51.2%" in row
-    assert "90.0 / 88.5" in row and "-1.5" in row and "16m40s / 10m00s" in row and "40.0%" in row
+    assert "90.0 / 88.5 / –" in row and "-1.5" in row and "16m40s / 10m00s / –" in row and "40.0%" in row
+    row = next(line for line in md.splitlines() if line.startswith("| cifar10 ") and "85.0" in line)
+    assert "90.0 / 85.0 / 83.5" in row and "| +1.5 |" in row and "16m40s / 5m00s / 4m50s" in row
+    assert "Accuracy against training time" not in md and "frontier.png" not in paths
     assert "| tinyimagenet | 61.9 / 61.8 | 23h40m / 10h30m | 55.6% | – / –" in md
     back = pd.read_csv(paths["results.csv"])
     assert back["time_saved_pct"].dropna().round(6).tolist() == table["time_saved_pct"].dropna().round(6).tolist()
@@ -135,6 +145,45 @@ def test_comparison_table(runs):
     assert table.loc["progressive", "time_saved_pct"] == pytest.approx(40.0)
     assert table.loc["progressive", "acc_change_pp"] == pytest.approx(-1.5)
     assert table.loc["progressive", "final_size"] == "w64@32px"
+    assert list(table.index) == ["baseline", "progressive"] and "acc_vs_short_pp" not in table
+
+
+def test_comparison_table_with_the_short_arm(runs):
+    load = lambda name: report.load_run(str(runs / name))  # noqa: E731
+    table = report.comparison_table(load("cifar10_no"), load("deeper/cifar10_yes_b0.3"), load("cifar10_short_b0.3"))
+    assert list(table.index) == ["baseline", "progressive", "short"]
+    assert table.loc["short", "time_saved_pct"] == pytest.approx(71.0)
+    assert table.loc["short", "acc_change_pp"] == pytest.approx(-6.5)
+    assert table.loc["progressive", "acc_vs_short_pp"] == pytest.approx(1.5)
+    assert table.loc["short", "acc_vs_short_pp"] == 0
+
+
+FRONTIER_RESULTS = dict(
+    kind="frontier", title="cifar10, width 16: CPU x86_64", header="3 budgets, seeds 0", table_md="| method |\n|---|",
+    stats=[dict(method="baseline", budget=1.0, seeds=1, train_time_s=100.0, train_time_s_std=0.0, test_acc=80.0,
+                test_acc_std=0.0),
+           dict(method="progressive", budget=0.5, seeds=1, train_time_s=52.0, train_time_s_std=0.0, test_acc=78.0,
+                test_acc_std=0.0)])
+
+
+def test_results_include_the_newest_frontier(runs, tmp_path):
+    out = tmp_path / "results"
+    older, newer = runs / "frontier" / "old", runs / "frontier" / "new"
+    for folder, title in ((older, "old one"), (newer, "new one")):
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps(dict(FRONTIER_RESULTS, title=title)))
+    os.utime(older / "results.json", (1, 1))
+    (runs / "frontier" / "results.json").write_text(json.dumps(dict(kind="ablations")))  # not a frontier
+    assert report.find_frontier(str(runs))[0] == str(newer)
+    _, paths = report.build_results(str(runs), str(out))
+    assert sorted(os.listdir(out)) == sorted(report.RESULT_FILES + (report.FRONTIER_FILE,))
+    md = open(paths["results.md"]).read()
+    assert f"From `{newer}`" in md and "3 budgets, seeds 0" in md and "![accuracy against training time](frontier.png)" in md
+    with open(paths[report.FRONTIER_FILE], "rb") as f:
+        assert f.read(4) == b"\x89PNG"
+    _, paths = report.build_results(str(runs), str(out), frontier_dir=str(tmp_path / "elsewhere"))
+    assert not os.path.exists(out / report.FRONTIER_FILE)  # no frontier there: the old figure is removed
+    assert "Accuracy against training time" not in open(paths["results.md"]).read()
 
 
 def test_experiment_names_share_the_baseline():
@@ -145,6 +194,7 @@ def test_experiment_names_share_the_baseline():
     assert varied["baseline"] == "cifar10_no_w16_e8_s1_n5000_lr0.1"
     assert varied["progressive"] == "cifar10_yes_w16_e8_s1_n5000_lr0.1_sch0.5-0.5-0.5-1-1-0.5_b0.5"
     assert varied["notebook"] == "cifar10_" + varied["tag"]
+    assert varied["short"] == "cifar10_short_w16_e8_s1_n5000_lr0.1_b0.5"  # the schedule does not change it
 
 
 def test_run_arm_reuses_a_finished_run_and_refuses_other_settings(tmp_path, monkeypatch):
@@ -153,7 +203,9 @@ def test_run_arm_reuses_a_finished_run_and_refuses_other_settings(tmp_path, monk
     cfg = resolve_config(make_config(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=3, width=8))
     folder = tmp_path / "arm"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    saved = dataclasses.asdict(cfg)
+    del saved["val_split"]  # written before the field existed: it had its default
+    (folder / "config.json").write_text(json.dumps(saved))
     (folder / "summary.json").write_text(json.dumps(dict(test_acc=50.0)))
     monkeypatch.setattr(lib.loop, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
     run = report.run_arm(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=3, width=8,

@@ -58,7 +58,7 @@ def test_plan_jobs(tmp_path):
     assert [j.name for j in jobs] == ["cifar100", "cifar10", "summary"]
     c100 = jobs[0]
     assert c100.parameters["width"] == 16 and c100.parameters["seed"] == 2 and c100.parameters["train_subset"] == 5000
-    assert c100.output == tmp_path / "out" / "quick" / "cifar100" / "cifar100_w16_e8_s2_n5000_t1000.ipynb"
+    assert c100.output == tmp_path / "out" / "quick" / "cifar100" / "cifar100_w16_e8_s2_n5000_t1000_b0.5.ipynb"
     assert c100.partial.name.endswith(".partial.ipynb") and c100.failed.name.endswith(".FAILED.ipynb")
     assert "--download" in c100.missing and "cifar-100-python" in c100.missing  # nothing under data_root
     write_fake_dataset("cifar10", tmp_path, train_per_class=1, test_per_class=1)
@@ -109,23 +109,24 @@ def test_unknown_parameter_is_rejected_before_anything_runs(tmp_path):
     assert result.returncode == 2 and "takes a int" in result.stderr
 
 
-def test_smoke_profile_end_to_end_and_rerun_reuses_runs(tmp_path):
+def test_smoke_profile_end_to_end_and_rerun_reuses_runs(tmp_path, one_thread):
     result = run_all("--profile", "smoke", "--only", "fashionmnist", "--out_root", str(tmp_path), "--device", "cpu")
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(PROGRESS_RE.format(i=1, n=2, name="fashionmnist", status="OK"), result.stdout)
     assert re.search(PROGRESS_RE.format(i=2, n=2, name="summary", status="OK"), result.stdout)
     out = tmp_path / "smoke"
-    executed = out / "fashionmnist" / "fashionmnist_w8_e3_s0_bs16_lr0.1.ipynb"
+    executed = out / "fashionmnist" / "fashionmnist_w8_e6_s0_bs16_lr0.1_b0.75.ipynb"
     assert executed.exists() and not list(out.rglob("*.partial.ipynb")) and not list(out.rglob("*.FAILED.ipynb"))
     assert (out / "data" / "FashionMNIST" / "raw").is_dir()  # generated, no download
     md = (out / "results.md").read_text()
-    assert "INCOMPLETE" not in md and re.search(r"\| fashionmnist \| 95.2 / 95.2 \| .* \| \d+\.\d / \d+\.\d \|", md)
+    assert "INCOMPLETE" not in md
+    assert re.search(r"\| fashionmnist \| 95.2 / 95.2 \| .* \| \d+\.\d / \d+\.\d / \d+\.\d \|", md)  # base / prog / short
     again = run_all("--profile", "smoke", "--only", "fashionmnist", "--out_root", str(tmp_path), "--device", "cpu")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert executed.read_text().count("reusing the finished run") == 2  # both arms, not trained again
+    assert executed.read_text().count("reusing the finished run") == 3  # every arm, not trained again
 
 
-def test_failing_notebook_and_absent_dataset_are_reported(tmp_path):
+def test_failing_notebook_and_absent_dataset_are_reported(tmp_path, one_thread):
     data = tmp_path / "data"
     write_fake_dataset("cifar10", data, **runner.SMOKE_DATA["cifar10"])
     result = run_all("--profile", "smoke", "--only", "cifar10,tinyimagenet", "--data_root", str(data),
@@ -134,9 +135,9 @@ def test_failing_notebook_and_absent_dataset_are_reported(tmp_path):
     assert re.search(PROGRESS_RE.format(i=1, n=3, name="cifar10", status="FAILED"), result.stdout)
     assert re.search(PROGRESS_RE.format(i=2, n=3, name="tinyimagenet", status="MISSING"), result.stdout)
     assert "2 of 3 notebooks did not finish" in result.stderr
-    failed = tmp_path / "smoke" / "cifar10" / "cifar10_w8_e0_s0_bs16_lr0.1.FAILED.ipynb"
+    failed = tmp_path / "smoke" / "cifar10" / "cifar10_w8_e0_s0_bs16_lr0.1_b0.75.FAILED.ipynb"
     assert re.search(rf"cifar10: failed: UserError: --num_epochs .*{re.escape(str(failed))}", result.stderr)
-    assert failed.exists() and not failed.with_name("cifar10_w8_e0_s0_bs16_lr0.1.ipynb").exists()
+    assert failed.exists() and not failed.with_name("cifar10_w8_e0_s0_bs16_lr0.1_b0.75.ipynb").exists()
     assert re.search(r"tinyimagenet: missing: dataset absent: .*tiny-imagenet-200 does not exist; pass --download",
                      result.stderr)
     md = (tmp_path / "smoke" / "results.md").read_text()

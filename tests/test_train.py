@@ -13,7 +13,7 @@ from lib.loop import train
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRIC_KEYS = {"epoch", "stage", "width", "resolution", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
                "epoch_train_s", "elapsed_train_s", "images_per_s"}
-SUMMARY_KEYS = {"test_acc", "best_test_acc", "train_time_s", "total_time_s", "epochs", "algo", "dataset",
+SUMMARY_KEYS = {"test_acc", "val_acc", "train_time_s", "total_time_s", "epochs", "algo", "dataset",
                 "final_width", "final_resolution", "train_flops"}
 ENV_KEYS = {"python", "torch", "torchvision", "device", "device_name", "git_commit"}
 

@@ -1,0 +1,246 @@
+"""Accuracy against training time: the baseline, and the progressive recipe and the short control at several budgets.
+
+    python bench/frontier.py --data_root ../shared/data --seeds 0,1,2                  # CPU-sized defaults
+    python bench/frontier.py --data_root data --device cuda --width 64 --num_epochs 100 --train_subset 0 \\
+        --batch_size 512 --lr 0.4 --seeds 0,1,2
+
+Trains the full-size baseline once per seed and, per budget and seed, the default progressive recipe (--algo yes
+with the library's defaults, unless --schedule, --grow or --init are given) and the equal-time short baseline
+(--algo short: full size, budget x the epochs, the learning rate decayed to zero at the budget). Runs go to
+<out_dir>/<tag>/no_s<seed> and <out_dir>/<tag>/b<budget>/{yes,short}_s<seed>; a finished run there with the
+same settings is reused, so running the command again only trains what is missing. Writes table.md,
+results.json (every run's summary and the statistics) and frontier.png into <out_dir>/<tag>. Times are training
+time only (evaluation excluded; the progressive arm's throughput calibration included).
+"""
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+
+import matplotlib.pyplot as plt
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
+
+from lib.checkpoint import config_differences  # noqa: E402
+from lib.config import TrainConfig, check_name, make_config  # noqa: E402
+from lib.errors import UserError  # noqa: E402
+from lib.plots import plot_frontier, save_figure  # noqa: E402
+from lib.records import read_json, write_text  # noqa: E402
+from lib.report import FRONTIER_KIND, hardware  # noqa: E402
+from budget import arm_settings, mean_std, reuse_run, run_arm  # noqa: E402  (bench/budget.py, beside this script)
+
+METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
+DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="cifar10")
+    p.add_argument("--data_root", default="data")
+    p.add_argument("--out_dir", default="outputs/bench/frontier")
+    p.add_argument("--tag", default="", help="sub-folder name; default derived from the settings and the device")
+    p.add_argument("--seeds", default="0", help="comma list")
+    p.add_argument("--budgets", default=DEFAULT_BUDGETS, help="comma list of fractions of the baseline's time, in (0, 1)")
+    p.add_argument("--num_epochs", type=int, default=20, help="epochs of the full-size baseline")
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--batch_size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--train_subset", type=int, default=10000)
+    p.add_argument("--test_subset", type=int, default=0)
+    p.add_argument("--val_split", type=int, default=0,
+                   help="class-balanced training images held out as a validation split, reported beside test "
+                        "(0 = none: the frontier reports a chosen recipe on test, trained on all the data)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
+    p.add_argument("--grow", default="both")
+    p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
+                   help="timed steps per stage when a progressive run plans its budget")
+    p.add_argument("--reuse_from", default="",
+                   help="a bench/budget.py or bench/frontier.py folder whose finished baselines and short runs "
+                        "(same settings, same budget; checked) stand in for new ones; the progressive arm is trained")
+    return p.parse_args(argv)
+
+
+def parse_budgets(text):
+    """'0.3,0.45,0.6' -> [0.3, 0.45, 0.6] (sorted, duplicates dropped); UserError unless each is in (0, 1)."""
+    try:
+        budgets = [float(b) for b in str(text).split(",") if b.strip()]
+    except ValueError:
+        budgets = None
+    bad = [b for b in budgets or [] if not 0 < b < 1]
+    if not budgets or bad:
+        raise UserError(f"--budgets {text!r}: give fractions of the baseline's training time in (0, 1), separated "
+                        f"by commas, e.g. --budgets {DEFAULT_BUDGETS}")
+    return sorted(set(budgets))
+
+
+def parse_seeds(text):
+    try:
+        seeds = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise UserError(f"--seeds {text!r}: give whole numbers separated by commas, e.g. --seeds 0,1,2")
+    return list(dict.fromkeys(seeds))
+
+
+def default_tag(args):
+    """Folder name from the settings that make runs incomparable, including the kind of device they time."""
+    import torch
+
+    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    return (f"{check_name(args.dataset, '--dataset')}_w{args.width}_e{args.num_epochs}" + (f"_n{args.train_subset}" if args.train_subset else "")
+            + (f"_v{args.val_split}" if args.val_split else "") + f"_{device}")
+
+
+def finished_run(kw):
+    """Summary of the finished run in out_dir/exp_name when it was trained with kw's settings; None when there
+    is none; UserError when it was trained with others."""
+    run = os.path.join(kw["out_dir"], kw["exp_name"])
+    if not os.path.exists(os.path.join(run, "summary.json")):
+        return None
+    saved = {**dataclasses.asdict(TrainConfig()), **read_json(os.path.join(run, "config.json"))}
+    current = dataclasses.asdict(make_config(**kw))
+    differ = [k for k in config_differences(saved, current) if k not in ("out_dir", "exp_name")]
+    if differ:
+        pairs = ", ".join(f"{k}={saved.get(k)!r}, here {current.get(k)!r}" for k in differ)
+        raise UserError(f"{run} holds a finished run with other settings ({pairs}); give another --tag or "
+                        f"--out_dir, or delete {run} to train it again")
+    return read_json(os.path.join(run, "summary.json"))
+
+
+def reuse_folder(reuse_from, arm, seed, budget):
+    """The folder of --reuse_from that holds a finished run to stand in for (arm, seed, budget), or ''."""
+    if not reuse_from or arm == "yes":
+        return ""
+    here = [reuse_from] if arm == "no" else [os.path.join(reuse_from, f"b{budget:g}"), reuse_from]
+    return next((f for f in here if os.path.exists(os.path.join(f, f"{arm}_s{seed}", "summary.json"))), "")
+
+
+def run_point(args, arm, seed, budget, root):
+    """One run of the frontier, reused when a finished one with the same settings exists; -> its record."""
+    folder = root if arm == "no" else os.path.join(root, f"b{budget:g}")
+    point = argparse.Namespace(**{**vars(args), "budget": budget, "reuse_from": ""})
+    kw = arm_settings(point, arm, seed, folder)
+    path, summary = os.path.join(folder, kw["exp_name"]), finished_run(kw)
+    source = "" if summary is not None else reuse_folder(args.reuse_from, arm, seed, budget)
+    if source:
+        summary = reuse_run(source, kw)  # None: a short run of another budget
+        path = os.path.join(source, kw["exp_name"]) if summary is not None else path
+    if summary is None:
+        summary = run_arm(point, arm, seed, folder)
+    return dict(method=METHODS[arm], algo=arm, budget=1.0 if arm == "no" else budget, seed=seed, path=path,
+                summary=summary)
+
+
+def _clean(x):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def frontier_stats(records):
+    """Mean and std over seeds per method and budget -> flat rows (baseline first, then by budget).
+
+    ratio and vs_baseline are taken per seed against that seed's baseline, vs_short against the short run
+    of the same seed and budget. A value that cannot be computed is None.
+    """
+    base = {r["seed"]: r["summary"] for r in records if r["method"] == "baseline"}
+    short = {(r["seed"], r["budget"]): r["summary"] for r in records if r["method"] == "short"}
+    groups = {}
+    for r in records:
+        groups.setdefault((r["method"], r["budget"]), []).append(r)
+    order = sorted(groups, key=lambda k: (k[0] != "baseline", k[1], k[0]))
+    rows = []
+    for method, budget in order:
+        runs = groups[(method, budget)]
+        per_seed = [(r["seed"], r["summary"]) for r in runs]
+        stats = dict(
+            train_time_s=mean_std([s["train_time_s"] for _, s in per_seed]),
+            ratio=mean_std([s["train_time_s"] / base[k]["train_time_s"] for k, s in per_seed if k in base]),
+            test_acc=mean_std([s["test_acc"] for _, s in per_seed]),
+            val_acc=mean_std([s.get("val_acc") for _, s in per_seed]),
+            vs_baseline=mean_std([s["test_acc"] - base[k]["test_acc"] for k, s in per_seed if k in base]),
+            vs_short=mean_std([s["test_acc"] - short[(k, budget)]["test_acc"] for k, s in per_seed
+                               if method == "progressive" and (k, budget) in short]),
+            epochs_equivalent=mean_std([s["epochs_equivalent"] for _, s in per_seed]))
+        row = dict(method=method, budget=budget, seeds=len(runs), seed_list=[k for k, _ in per_seed])
+        for name, (mean, std) in stats.items():
+            row[name], row[f"{name}_std"] = _clean(mean), _clean(std)
+        rows.append(row)
+    return rows
+
+
+def _pm(row, name, fmt="{:.2f}", sign=False):
+    if row[name] is None:
+        return "–"
+    text = ("{:+.2f}" if sign else fmt).format(row[name])
+    return f"{text} ± {fmt.format(row[name + '_std'] or 0.0)}"
+
+
+def frontier_table(rows, with_val=False):
+    """Markdown table of frontier_stats rows (val accuracy as a column when with_val)."""
+    head = ["method", "budget", "seeds", "train time (s)", "time ratio", "test acc %", "vs baseline (pt)",
+            "vs short (pt)"] + (["val acc %"] if with_val else []) + ["epochs of images"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["method"], "1 (full)" if r["method"] == "baseline" else f"{r['budget']:g}", str(r["seeds"]),
+                 _pm(r, "train_time_s", "{:.1f}"), _pm(r, "ratio", "{:.3f}"), _pm(r, "test_acc"),
+                 _pm(r, "vs_baseline", sign=True), _pm(r, "vs_short", sign=True)]
+        cells += [_pm(r, "val_acc")] if with_val else []
+        cells += ["–" if r["epochs_equivalent"] is None else f"{r['epochs_equivalent']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def device_of(records):
+    """The machine the baseline ran on (env.json), e.g. 'NVIDIA H100 80GB HBM3' or 'CPU x86_64, 2 threads'."""
+    for r in records:
+        env = os.path.join(r["path"], "env.json")
+        if os.path.exists(env):
+            return hardware(read_json(env))
+    return str(records[0]["summary"].get("device", "")) if records else ""
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        seeds, budgets = parse_seeds(args.seeds), parse_budgets(args.budgets)
+        root = os.path.join(args.out_dir, check_name(args.tag, "--tag") if args.tag else default_tag(args))
+        os.makedirs(root, exist_ok=True)
+        records = []
+        for seed in seeds:
+            for arm, budget in [("no", None)] + [(a, b) for b in budgets for a in ("yes", "short")]:
+                r = run_point(args, arm, seed, budget, root)
+                records.append(r)
+                s = r["summary"]
+                print(f"seed {seed} {r['method']:>11} budget {r['budget']:<4g}: {s['test_acc']:.2f}% in "
+                      f"{s['train_time_s']:.1f} s ({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = frontier_stats(records)
+    table = frontier_table(rows, with_val=bool(args.val_split))
+    device = device_of(records)
+    title = (f"{args.dataset}, ResNet18 width {args.width}, baseline {args.num_epochs} epochs, "
+             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}: {device}")
+    header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budgets "
+              f"{','.join(f'{b:g}' for b in budgets)}, train_subset {args.train_subset or 'all'}, val_split "
+              f"{args.val_split or 'none'}, batch {args.batch_size}, lr {args.lr:g}, seeds {args.seeds}, device "
+              f"{device}; command: python bench/frontier.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print(header + "\n\n" + table)
+    write_text(os.path.join(root, "table.md"), header + "\n\n" + table + "\n")
+    write_text(os.path.join(root, "results.json"),
+               json.dumps(dict(kind=FRONTIER_KIND, title=title, header=header, table_md=table, device=device,
+                               args=vars(args), stats=rows, runs=records), indent=2, default=str))
+    fig = plot_frontier(rows, title=title)
+    save_figure(fig, os.path.join(root, "frontier.png"))
+    plt.close(fig)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
