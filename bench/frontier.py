@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
 
 from lib.checkpoint import config_differences  # noqa: E402
-from lib.config import TrainConfig, check_name, make_config  # noqa: E402
+from lib.config import TrainConfig, check_name, make_config, resolve_config  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 from lib.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
@@ -105,7 +105,7 @@ def finished_run(kw):
     if not os.path.exists(os.path.join(run, "summary.json")):
         return None
     saved = {**dataclasses.asdict(TrainConfig()), **read_json(os.path.join(run, "config.json"))}
-    current = dataclasses.asdict(make_config(**kw))
+    current = dataclasses.asdict(resolve_config(make_config(**kw)))  # config.json holds resolved values
     differ = [k for k in config_differences(saved, current) if k not in ("out_dir", "exp_name")]
     if differ:
         pairs = ", ".join(f"{k}={saved.get(k)!r}, here {current.get(k)!r}" for k in differ)

@@ -24,15 +24,16 @@ PROFILES = {
     "quick": dict(num_epochs=8, width=16, batch_size=128, lr=0.2, train_subset=5000, test_subset=1000),
     # seconds per dataset on tiny generated data (no download): checks that everything runs; the progressive
     # arm's budget must leave room for its calibration (3 sizes x 3 steps) beside training
-    "smoke": dict(num_epochs=6, width=8, batch_size=16, lr=0.1, train_subset=0, test_subset=0, budget=0.75,
+    # (large enough that the budget arms' speed calibration, ~0.5 s, is a small part of their budget)
+    "smoke": dict(num_epochs=10, width=8, batch_size=16, lr=0.1, train_subset=0, test_subset=0, budget=0.75,
                   calibration_steps=1),
 }
 # Fake data the smoke profile writes (lib.fakedata.write_fake_dataset keywords), per dataset.
 SMOKE_DATA = {
-    "cifar10": dict(train_per_class=8, test_per_class=4),
-    "cifar100": dict(train_per_class=8, test_per_class=4, num_classes=10),
-    "fashionmnist": dict(train_per_class=8, test_per_class=4),
-    "tinyimagenet": dict(train_per_class=16, test_per_class=3, num_classes=5),  # 5 steps of 16 per epoch
+    "cifar10": dict(train_per_class=32, test_per_class=4),  # 20 steps of 16 per epoch
+    "cifar100": dict(train_per_class=32, test_per_class=4, num_classes=10),
+    "fashionmnist": dict(train_per_class=32, test_per_class=4),
+    "tinyimagenet": dict(train_per_class=32, test_per_class=3, num_classes=5),  # 10 steps of 16 per epoch
 }
 
 

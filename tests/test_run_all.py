@@ -115,7 +115,8 @@ def test_smoke_profile_end_to_end_and_rerun_reuses_runs(tmp_path, one_thread):
     assert re.search(PROGRESS_RE.format(i=1, n=2, name="fashionmnist", status="OK"), result.stdout)
     assert re.search(PROGRESS_RE.format(i=2, n=2, name="summary", status="OK"), result.stdout)
     out = tmp_path / "smoke"
-    executed = out / "fashionmnist" / "fashionmnist_w8_e6_s0_bs16_lr0.1_b0.75.ipynb"
+    epochs = runner.PROFILES["smoke"]["num_epochs"]
+    executed = out / "fashionmnist" / f"fashionmnist_w8_e{epochs}_s0_bs16_lr0.1_b0.75.ipynb"
     assert executed.exists() and not list(out.rglob("*.partial.ipynb")) and not list(out.rglob("*.FAILED.ipynb"))
     assert (out / "data" / "FashionMNIST" / "raw").is_dir()  # generated, no download
     md = (out / "results.md").read_text()
