@@ -8,7 +8,7 @@ import json
 import sys
 import typing
 
-from lib.config import HELP, config_fields
+from lib.training.config import HELP, config_fields
 from lib.errors import UserError
 
 
@@ -29,7 +29,7 @@ def build_parser():
 def main(argv=None):
     args = vars(build_parser().parse_args(argv))
     try:
-        from lib.loop import train
+        from lib.training.loop import train
 
         summary = train(**args)
     except UserError as exc:

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
 
 from lib.errors import UserError  # noqa: E402
-from lib.loop import train  # noqa: E402
+from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
 from budget import folder_name, mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
 

@@ -15,9 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib.config import TrainConfig, check_name  # noqa: E402
+from lib.training.config import TrainConfig, check_name  # noqa: E402
 from lib.errors import UserError  # noqa: E402
-from lib.loop import train  # noqa: E402
+from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
 
 ARMS = ("no", "yes", "short")

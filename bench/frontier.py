@@ -24,12 +24,12 @@ import matplotlib.pyplot as plt
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
 
-from lib.checkpoint import config_differences  # noqa: E402
-from lib.config import TrainConfig, check_name, make_config, resolve_config  # noqa: E402
+from lib.training.checkpoint import config_differences  # noqa: E402
+from lib.training.config import TrainConfig, check_name, make_config, resolve_config  # noqa: E402
 from lib.errors import UserError  # noqa: E402
-from lib.plots import plot_frontier, save_figure  # noqa: E402
+from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
-from lib.report import FRONTIER_KIND, hardware  # noqa: E402
+from lib.reporting.report import FRONTIER_KIND, hardware  # noqa: E402
 from budget import arm_settings, mean_std, reuse_run, run_arm  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures

@@ -1,6 +1,6 @@
 """Training throughput (images/s, achieved FLOP/s) of each (width, resolution) on this device, on synthetic data.
 
-Each setting runs the step training runs use (lib.step.StageStep: on CUDA, forward+backward captured
+Each setting runs the step training runs use (lib.training.step.StageStep: on CUDA, forward+backward captured
 as a CUDA graph unless --cuda_graphs off), fed by the device-resident pipeline with batched
 augmentation. Prints, per width, the cost of a step at each resolution relative to the full
 resolution (the figure that says whether a low-resolution stage really is cheaper), the fraction of
@@ -21,13 +21,13 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib.augment import augment_batch  # noqa: E402
-from lib.config import TrainConfig  # noqa: E402
-from lib.datasets import DATASETS  # noqa: E402
-from lib.flops import flops_per_image  # noqa: E402
-from lib.model import resnet18  # noqa: E402
+from lib.data.augment import augment_batch  # noqa: E402
+from lib.training.config import TrainConfig  # noqa: E402
+from lib.data.datasets import DATASETS  # noqa: E402
+from lib.growth.flops import flops_per_image  # noqa: E402
+from lib.growth.model import resnet18  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from lib.step import StageStep, make_optimizer, precision_for, train_step  # noqa: E402
+from lib.training.step import StageStep, make_optimizer, precision_for, train_step  # noqa: E402
 
 # Dense bf16 peak (TFLOP/s) by device name, for the fraction of peak; --peak_tflops overrides.
 PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10G": 70.0}

@@ -1,31 +1,22 @@
 """Progressive ResNet18 training on a budget: public names of the library."""
 from .errors import UserError
-from .config import TrainConfig, make_config, parse_duration
-from .loop import train, evaluate
-from .schedule import (
-    Stage, DEFAULT_SCHEDULE, parse_schedule, format_schedule, stage_sizes, stage_epochs, stage_bounds,
-    stage_at, size_at, lr_at,
-)
-from .budget import plan_budget
-from .loader import DeviceLoader
 from .records import read_json, read_jsonl
-from .model import ResNet, ResNetConfig, resnet18
-from .grow import GROWTH_RULES, widen, widen_resnet
-from .flops import flops_per_image, train_flops_per_image
-from .datasets import DatasetSpec, DATASETS, DataSplits, load_dataset, download_dataset, balanced_subset
-from .fakedata import write_fake_dataset
-from .augment import random_crop, random_flip, normalize, resize, augment_batch
-from .plots import (
+from .data import (
+    DeviceLoader, DatasetSpec, DATASETS, DataSplits, load_dataset, download_dataset, balanced_subset,
+    write_fake_dataset, random_crop, random_flip, normalize, resize, augment_batch,
+)
+from .growth import (
+    ResNet, ResNetConfig, resnet18, GROWTH_RULES, widen, widen_resnet, flops_per_image, train_flops_per_image,
+)
+from .training import (
+    TrainConfig, make_config, parse_duration, train, evaluate, Stage, DEFAULT_SCHEDULE, parse_schedule,
+    format_schedule, stage_sizes, stage_epochs, stage_bounds, stage_at, size_at, lr_at, plan_budget,
+)
+from .reporting import (
     curves_frame, plot_accuracy, plot_schedule, plot_schedule_explorer, plot_run, plot_results, plot_frontier,
-    save_figure,
-)
-from .explore import (
-    slider_stages, explore_schedule, show_schedule, schedule_sliders, find_run_folders, show_run,
-    run_browser_widgets,
-)
-from .report import (
-    PUBLISHED, Run, experiment_names, load_run, run_arm, comparison_table, find_runs, results_table,
-    write_results, build_results, save_table, find_frontier,
+    save_figure, slider_stages, explore_schedule, show_schedule, schedule_sliders, find_run_folders, show_run,
+    run_browser_widgets, PUBLISHED, Run, experiment_names, load_run, run_arm, comparison_table, find_runs,
+    results_table, write_results, build_results, save_table, find_frontier,
 )
 
 __all__ = [

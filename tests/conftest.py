@@ -1,7 +1,7 @@
 """Shared fixtures: tiny datasets written in the real on-disk formats, a fast run config, one torch thread."""
 import pytest
 
-from lib.fakedata import write_fake_dataset
+from lib.data.fakedata import write_fake_dataset
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib.loop import train  # noqa: E402
+from lib.training.loop import train  # noqa: E402
 
 WIDENING = "0.5/0.5:0.34,0.75/0.75:0.33,1/1:0.33"  # width and resolution grow: DDP is re-wrapped twice
 

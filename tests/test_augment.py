@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lib.augment import augment_batch, normalize, random_crop, random_flip, resize
-from lib.datasets import DATASETS
+from lib.data.augment import augment_batch, normalize, random_crop, random_flip, resize
+from lib.data.datasets import DATASETS
 
 
 def _batch(n=64, c=3, size=16, seed=0):

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from lib.bnstats import recalibrate_bn
-from lib.model import resnet18
+from lib.training.bnstats import recalibrate_bn
+from lib.growth.model import resnet18
 
 
 def _net():

@@ -1,8 +1,8 @@
 import pytest
 
-from lib.budget import check_time_budget, plan_budget
+from lib.training.budget import check_time_budget, plan_budget
 from lib.errors import UserError
-from lib.schedule import lr_at, parse_schedule, stage_at
+from lib.training.schedule import lr_at, parse_schedule, stage_at
 
 STAGES = parse_schedule("0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4")
 FAKE_IPS = [4000.0, 1500.0, 700.0]  # images/s of each stage on a made-up device

@@ -1,6 +1,6 @@
 import pytest
 
-from lib.config import make_config, parse_duration
+from lib.training.config import make_config, parse_duration
 from lib.errors import UserError
 
 

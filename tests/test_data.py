@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from lib import tinyimagenet
-from lib.datasets import DATASETS, balanced_subset, download_dataset, load_dataset
+from lib.data import tinyimagenetNone
+from lib.data.datasets import DATASETS, balanced_subset, download_dataset, load_dataset
 from lib.errors import UserError
-from lib.fakedata import write_fake_dataset
+from lib.data.fakedata import write_fake_dataset
 
 # Fewer classes where the real count would only slow the tests down.
 FAKE_CLASSES = {"cifar10": 10, "cifar100": 100, "fashionmnist": 10, "tinyimagenet": 10}

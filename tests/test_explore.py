@@ -1,4 +1,4 @@
-"""lib.explore: what the explorer's widgets call changes with every slider, and says what it predicts."""
+"""lib.reporting.explore: what the explorer's widgets call changes with every slider, and says what it predicts."""
 import json
 import re
 
@@ -8,9 +8,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from lib import explore  # noqa: E402
+from lib.reporting import explore  # noqa: E402
 from lib.errors import UserError  # noqa: E402
-from lib.schedule import DEFAULT_SCHEDULE  # noqa: E402
+from lib.training.schedule import DEFAULT_SCHEDULE  # noqa: E402
 
 SAVING_RE = re.compile(r"predicted saving vs baseline: (-?\d+\.\d)%")
 DEFAULTS = dict(num_stages=3, boundaries=(0.3, 0.6), start_width=1.0, start_res=0.5, epochs=100, budget=0.0)

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from lib import rundir
+from lib.training import rundirNone
 from lib.errors import UserError
-from lib.loop import train
+from lib.training.loop import train
 from lib.records import atomic_open, write_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

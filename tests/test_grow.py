@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import lib
-from lib.grow import GROWTH_RULES, widen_resnet
+from lib.growth.grow import GROWTH_RULES, widen_resnet
 
 EXACT_RULES = ("split", "zero")
 

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import lib
-from lib.model import ResNet, ResNetConfig
+from lib.growth.model import ResNet, ResNetConfig
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from lib.notebook_runner import DATASET_NOTEBOOKS, KERNEL, PROFILES, SMOKE_DATA, write_smoke_data
+from lib.reporting.notebook_runner import DATASET_NOTEBOOKS, KERNEL, PROFILES, SMOKE_DATA, write_smoke_data
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -108,7 +108,7 @@ def fake_data(tmp_path_factory):
 
 @pytest.mark.parametrize("dataset", DATASET_NOTEBOOKS)
 def test_experiment_notebook_runs_headless(dataset, fake_data, tmp_path, one_thread):
-    from lib.report import experiment_names
+    from lib.reporting.report import experiment_names
 
     smoke = dict(PROFILES["smoke"], width=4)
     assert set(SMOKE_DATA) == set(DATASET_NOTEBOOKS)

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-import lib.loop as loop_module
+import lib.training.loop as loop_module
 from lib.errors import UserError
-from lib.loop import train
+from lib.training.loop import train
 
 
 def _oom(*args, **kwargs):

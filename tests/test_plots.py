@@ -1,4 +1,4 @@
-"""lib.plots: each figure draws the data it is given (checked through the plotted artists)."""
+"""lib.reporting.plots: each figure draws the data it is given (checked through the plotted artists)."""
 import math
 import os
 
@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from lib import plots  # noqa: E402
+from lib.reporting import plots  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""lib.report: hand-made run records give the right comparison and results tables."""
+"""lib.reporting.report: hand-made run records give the right comparison and results tables."""
 import dataclasses
 import json
 import math
@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from lib import report  # noqa: E402
-from lib.config import make_config, resolve_config  # noqa: E402
+from lib.reporting import report  # noqa: E402
+from lib.training.config import make_config, resolve_config  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 
 
@@ -198,7 +198,7 @@ def test_experiment_names_share_the_baseline():
 
 
 def test_run_arm_reuses_a_finished_run_and_refuses_other_settings(tmp_path, monkeypatch):
-    import lib.loop
+    import lib.training.loop
 
     cfg = resolve_config(make_config(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=3, width=8))
     folder = tmp_path / "arm"
@@ -207,7 +207,7 @@ def test_run_arm_reuses_a_finished_run_and_refuses_other_settings(tmp_path, monk
     del saved["val_split"]  # written before the field existed: it had its default
     (folder / "config.json").write_text(json.dumps(saved))
     (folder / "summary.json").write_text(json.dumps(dict(test_acc=50.0)))
-    monkeypatch.setattr(lib.loop, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(lib.training.loop, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
     run = report.run_arm(dataset="cifar10", out_dir=str(tmp_path), exp_name="arm", num_epochs=3, width=8,
                          device="cpu", quiet=True)  # device and quiet do not change what is computed
     assert run.summary == dict(test_acc=50.0)

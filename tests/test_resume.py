@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-import lib.loop as train_module
-from lib.budget import plan_budget
-from lib.checkpoint import load_checkpoint, save_checkpoint
-from lib.config import make_config
+import lib.training.loop as train_module
+from lib.training.budget import plan_budget
+from lib.training.checkpoint import load_checkpoint, save_checkpoint
+from lib.training.config import make_config
 from lib.errors import UserError
 from lib.records import read_jsonl
-from lib.loop import train
-from lib.model import resnet18
-from lib.runstate import rng_states, set_rng_states
-from lib.schedule import parse_schedule
+from lib.training.loop import train
+from lib.growth.model import resnet18
+from lib.training.runstate import rng_states, set_rng_states
+from lib.training.schedule import parse_schedule
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMING_KEYS = {"epoch_train_s", "elapsed_train_s", "images_per_s", "eval_s"}

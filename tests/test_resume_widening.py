@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-import lib.loop as loop_module
-from lib.loop import train
+import lib.training.loop as loop_module
+from lib.training.loop import train
 from lib.records import read_jsonl
 
 TIMING_KEYS = {"epoch_train_s", "elapsed_train_s", "images_per_s", "eval_s"}

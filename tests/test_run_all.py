@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lib import notebook_runner as runner
+from lib.reporting import notebook_runner as runnerNone
 from lib.errors import UserError
-from lib.fakedata import write_fake_dataset
+from lib.data.fakedata import write_fake_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRESS_RE = r"\[{i}/{n}\] {name}\s+{status}\s+\d+\.\d+s"

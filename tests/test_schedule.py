@@ -1,7 +1,7 @@
 import pytest
 
 from lib.errors import UserError
-from lib.schedule import (DEFAULT_SCHEDULE, Stage, format_schedule, lr_at, parse_schedule, restrict_growth, size_at,
+from lib.training.schedule import (DEFAULT_SCHEDULE, Stage, format_schedule, lr_at, parse_schedule, restrict_growth, size_at,
                           snap_resolution, snap_width, stage_at, stage_bounds, stage_epochs, stage_sizes)
 
 

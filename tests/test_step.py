@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from lib.budget import plan_budget
-from lib.config import make_config
+from lib.training.budget import plan_budget
+from lib.training.config import make_config
 from lib.errors import UserError
-from lib.loop import train
-from lib.model import resnet18
-from lib.runstate import progress_plan
-from lib.schedule import DEFAULT_SCHEDULE, epochs_to_progress, format_schedule, parse_schedule
-from lib.step import GRAPH_WARMUP_STEPS, FiniteCheck, StageStep, make_optimizer, precision_for, train_step
+from lib.training.loop import train
+from lib.growth.model import resnet18
+from lib.training.runstate import progress_plan
+from lib.training.schedule import DEFAULT_SCHEDULE, epochs_to_progress, format_schedule, parse_schedule
+from lib.training.step import GRAPH_WARMUP_STEPS, FiniteCheck, StageStep, make_optimizer, precision_for, train_step
 
 CUDA = torch.cuda.is_available()
 

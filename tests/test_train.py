@@ -8,7 +8,7 @@ import pytest
 
 from lib.errors import UserError
 from lib.records import read_jsonl
-from lib.loop import train
+from lib.training.loop import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRIC_KEYS = {"epoch", "stage", "width", "resolution", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
@@ -166,7 +166,7 @@ def test_cli_errors_are_one_line_without_traceback(args, message):
 
 def test_lib_train_stays_the_function_after_submodules_are_imported():
     import lib
-    import lib.loop  # noqa: F401  (a submodule named like the function would shadow it)
+    import lib.training.loop  # noqa: F401  (a submodule named like the function would shadow it)
 
     assert callable(lib.train) and lib.train is train
 

@@ -5,11 +5,11 @@ import os
 import pytest
 import torch
 
-from lib.config import make_config
+from lib.training.config import make_config
 from lib.errors import UserError
-from lib.loop import train
+from lib.training.loop import train
 from lib.records import read_jsonl
-from lib.rundir import carve_val_split, load_run_data
+from lib.training.rundir import carve_val_split, load_run_data
 
 
 def _rows(x):

@@ -1,4 +1,4 @@
-"""Analytic FLOPs of the ResNet18 in lib.model, per image, for budget planning."""
+"""Analytic FLOPs of the ResNet18 in lib.growth.model, per image, for budget planning."""
 from .model import ResNetConfig, check_positive_int
 
 # Backward costs about twice the forward (grads of activations and of weights): an approximation.

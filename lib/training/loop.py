@@ -11,15 +11,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed as dist
-from .augment import augment_batch
+from ..data.augment import augment_batch
 from .bnstats import recalibrate_bn
 from .checkpoint import CHECKPOINT_NAME, save_checkpoint
 from .config import TrainConfig, make_config, resolve_config
-from .errors import UserError
-from .grow import widen
-from .loader import DeviceLoader, epoch_seed
-from .model import resnet18
-from .records import append_jsonl, env_info, write_json
+from ..errors import UserError
+from ..growth.grow import widen
+from ..data.loader import DeviceLoader, epoch_seed
+from ..growth.model import resnet18
+from ..records import append_jsonl, env_info, write_json
 from .rundir import CONFIG_NAME, ENV_NAME, METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)

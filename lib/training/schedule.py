@@ -3,7 +3,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from .errors import UserError
+from ..errors import UserError
 
 # Stages as "WIDTH_FRACTION/RESOLUTION_FRACTION:SHARE", comma separated; SHARE is the stage's
 # fraction of the training epochs (the budget planner turns shares into seconds).

@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 
 from . import formats
-from .errors import UserError
+from ..errors import UserError
 from .tinyimagenet import read_tinyimagenet
 
 

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .records import atomic_open
+from ..records import atomic_open
 
 ARM_PALETTE = {"baseline": "#4c72b0", "progressive": "#dd8452", "short": "#8172b3"}
 SOURCE_PALETTE = {"paper": "#8c8c8c", "ours": "#55a868", "short": ARM_PALETTE["short"]}
@@ -59,7 +59,7 @@ def plot_schedule(frame):
 def plot_schedule_explorer(per_epoch):
     """Explorer view of a planned schedule: width, resolution, relative cost per epoch, cumulative cost.
 
-    per_epoch: lib.explore.explore_schedule(...)["per_epoch"].
+    per_epoch: lib.reporting.explore.explore_schedule(...)["per_epoch"].
     """
     fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), sharex=True)
     (ax_w, ax_r), (ax_c, ax_cum) = axes
@@ -98,7 +98,7 @@ def plot_run(metrics, epoch):
 
 
 def results_frame(table):
-    """lib.report.results_table -> long DataFrame (dataset, metric, source, value) of the results figure.
+    """lib.reporting.report.results_table -> long DataFrame (dataset, metric, source, value) of the results figure.
 
     Sources: paper (published), ours (our progressive run), short (our short run at the same budget).
     """

@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from .errors import UserError
+from ..errors import UserError
 
 ALGOS = ("no", "yes", "short")  # full-size baseline / progressive / full-size for the budget's epochs
 GROW_MODES = ("both", "width", "resolution")
@@ -24,7 +24,7 @@ class TrainConfig:
     algo: str = "no"  # no: full-size baseline; yes: progressive; short: full size, budget-scaled
     num_epochs: int = 100  # epochs of the full-size baseline (the budget is a fraction of these)
     width: int = 64  # channels of the first stage at full size (64 = standard ResNet18)
-    schedule: str = ""  # progressive stages "W/R:SHARE,..."; empty -> lib.schedule.DEFAULT_SCHEDULE
+    schedule: str = ""  # progressive stages "W/R:SHARE,..."; empty -> lib.training.schedule.DEFAULT_SCHEDULE
     grow: str = "both"  # ablation: grow both, only width, or only resolution
     init: str = "fresh"  # weight-inheritance rule for new channels (lib.GROWTH_RULES); fresh measured best
     budget: float | None = None  # fraction of the baseline's training time, in (0, 1); None = no budget
@@ -122,7 +122,7 @@ def check_name(value, flag):
 
 def check_config(cfg):
     """Validate values that do not need the data; return cfg. Raises UserError."""
-    from .datasets import DATASETS
+    from ..data.datasets import DATASETS
 
     if cfg.dataset not in DATASETS:
         raise UserError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
@@ -130,7 +130,7 @@ def check_config(cfg):
         raise UserError(f"unknown --algo {cfg.algo!r}; choose no (baseline), yes (progressive) or short")
     if cfg.grow not in GROW_MODES:
         raise UserError(f"unknown --grow {cfg.grow!r}; choose one of {', '.join(GROW_MODES)}")
-    from .grow import GROWTH_RULES
+    from ..growth.grow import GROWTH_RULES
 
     if cfg.init not in GROWTH_RULES:
         raise UserError(f"unknown --init {cfg.init!r}; choose one of {', '.join(GROWTH_RULES)}")

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from .datasets import get_spec
-from .errors import UserError
+from ..errors import UserError
 from .formats import CIFAR10_TRAIN_FILES, FASHIONMNIST_FILES
 
 CIFAR10_LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

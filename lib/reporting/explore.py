@@ -5,11 +5,11 @@ import os
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .datasets import get_spec
-from .errors import UserError
-from .flops import flops_per_image
-from .records import read_jsonl
-from .schedule import Stage, format_schedule, parse_schedule, stage_epochs, stage_sizes
+from ..data.datasets import get_spec
+from ..errors import UserError
+from ..growth.flops import flops_per_image
+from ..records import read_jsonl
+from ..training.schedule import Stage, format_schedule, parse_schedule, stage_epochs, stage_sizes
 
 NO_RUNS = "(no runs found)"
 
@@ -44,7 +44,7 @@ def slider_stages(num_stages=3, boundaries=(0.3, 0.6), start_width=1.0, start_re
 
     boundaries = (first growth, reach full size), as fractions of training; the growths in between are
     evenly spaced (2 stages: one growth, at the second value). Width and resolution fractions rise evenly
-    from start_width / start_res to 1. The defaults give lib.schedule.DEFAULT_SCHEDULE.
+    from start_width / start_res to 1. The defaults give lib.training.schedule.DEFAULT_SCHEDULE.
     """
     n = int(num_stages)
     if n < 1:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .config import TrainConfig, check_name, make_config, parse_duration, resolve_config
-from .errors import UserError
-from .records import atomic_open, read_json, read_jsonl, write_text
+from ..training.config import TrainConfig, check_name, make_config, parse_duration, resolve_config
+from ..errors import UserError
+from ..records import atomic_open, read_json, read_jsonl, write_text
 
 # The original work's ResNet18 results: test accuracy (%) and training time, baseline / progressive.
 PUBLISHED = {
@@ -92,9 +92,9 @@ def run_arm(**kwargs):
     A finished run with the same settings is reused; an unfinished one with the same settings is resumed;
     one with other settings is a UserError (pass overwrite=True to replace it).
     """
-    from .checkpoint import config_differences
-    from .loop import train
-    from .rundir import check_run_dir
+    from ..training.checkpoint import config_differences
+    from ..training.loop import train
+    from ..training.rundir import check_run_dir
 
     cfg = resolve_config(make_config(**kwargs))  # compared with config.json, which holds resolved values
     path = os.path.join(cfg.out_dir, cfg.exp_name)

@@ -6,9 +6,9 @@ import os
 from .checkpoint import CHECKPOINT_NAME
 import torch
 
-from .datasets import balanced_indices, balanced_subset, load_dataset
-from .errors import UserError
-from .records import TEMP_PREFIX
+from ..data.datasets import balanced_indices, balanced_subset, load_dataset
+from ..errors import UserError
+from ..records import TEMP_PREFIX
 
 SUMMARY_NAME = "summary.json"
 METRICS_NAME = "metrics.jsonl"

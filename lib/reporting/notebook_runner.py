@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 from .report import remove_results, stale_results
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO_ROOT / "notebooks"
 DATASET_NOTEBOOKS = ("cifar10", "cifar100", "fashionmnist", "tinyimagenet")  # notebooks/<name>.ipynb
 SUMMARY_NOTEBOOK = "summary"
@@ -136,7 +136,7 @@ def _literal_defaults(defaults):
 
 def dataset_missing(dataset, data_root, download):
     """'' when the dataset's folder exists under data_root (or will be downloaded), else why and how to fix."""
-    from .datasets import get_spec
+    from ..data.datasets import get_spec
 
     spec = get_spec(dataset)
     folder = Path(data_root) / spec.folder
@@ -148,8 +148,8 @@ def dataset_missing(dataset, data_root, download):
 
 def write_smoke_data(data_root, datasets):
     """Write the smoke profile's fake datasets under data_root (those not there yet)."""
-    from .datasets import get_spec
-    from .fakedata import write_fake_dataset
+    from ..data.datasets import get_spec
+    from ..data.fakedata import write_fake_dataset
 
     for name in datasets:
         if not (Path(data_root) / get_spec(name).folder).is_dir():

@@ -4,8 +4,8 @@ import os
 import torch
 
 from .config import RESUME_FREE_KEYS
-from .errors import UserError
-from .records import atomic_open
+from ..errors import UserError
+from ..records import atomic_open
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import UserError
-from .records import atomic_open
+from ..errors import UserError
+from ..records import atomic_open
 
 # Bump the version when the cached layout or decoding changes; old caches are then ignored.
 CACHE_NAME = ".cache_uint8_v1.npz"

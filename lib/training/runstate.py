@@ -11,9 +11,9 @@ import torch
 from .budget import baseline_seconds, check_time_budget, measure_throughput, plan_budget
 from .checkpoint import CHECKPOINT_NAME, config_differences, load_checkpoint
 from .config import parse_duration
-from .errors import UserError
-from .flops import TRAIN_FLOPS_MULTIPLIER, flops_per_image
-from .records import rewrite_jsonl
+from ..errors import UserError
+from ..growth.flops import TRAIN_FLOPS_MULTIPLIER, flops_per_image
+from ..records import rewrite_jsonl
 from .schedule import epochs_to_progress, stage_bounds, stage_epochs
 from .rundir import METRICS_NAME
 

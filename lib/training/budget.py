@@ -4,7 +4,7 @@ import time
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 WARMUP_STEPS = 2  # untimed steps per stage before timing (allocator, cudnn autotune, caches)
 
@@ -63,7 +63,7 @@ def measure_throughput(make_step, sizes, batches, steps, sync):
     """Images/s of the training step each distinct (width, resolution) in sizes will run.
 
     make_step(width, resolution) -> step(x_uint8, y), one optimizer step on a fresh model; its
-    attribute `step` is the lib.step.StageStep behind it (its warm-up calls, where a CUDA graph is
+    attribute `step` is the lib.training.step.StageStep behind it (its warm-up calls, where a CUDA graph is
     captured, are run untimed and the capture time is reported). batches: an iterator of
     (x_uint8, y) that may be cycled. Global RNG state is restored afterwards so calibration does not
     change the run it plans. Throughput is one image over the median per-image step time, robust to
