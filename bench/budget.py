@@ -25,33 +25,37 @@ ARMS = ("no", "yes", "short")
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--data_root", default="data")
     p.add_argument("--out_dir", default="outputs/bench/budget")
     p.add_argument("--tag", default="", help="sub-folder name; default derived from the settings")
-    p.add_argument("--seeds", default="0", help="comma list")
     p.add_argument("--budget", type=float, default=0.5, help="fraction of the baseline's training time")
+    p.add_argument("--arms", default=",".join(ARMS), help="which of no,yes,short to run")
+    add_run_arguments(p, val_help="class-balanced training images held out as a validation split (0 = none)")
+    p.add_argument("--reuse_from", default="",
+                   help="reuse finished runs from another bench/budget.py folder instead of training them again: "
+                        "the baselines (no_s<seed>), and the short arms when their budget is the same (others are "
+                        "trained); settings are checked")
+    return p.parse_args(argv)
+
+
+def add_run_arguments(p, val_help):
+    """The settings every arm shares (data, model, optimizer, seeds) and the progressive arm's recipe."""
+    p.add_argument("--dataset", default="cifar10")
+    p.add_argument("--data_root", default="data")
+    p.add_argument("--seeds", default="0", help="comma list")
     p.add_argument("--num_epochs", type=int, default=20, help="epochs of the full-size baseline")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--batch_size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.2)
     p.add_argument("--train_subset", type=int, default=10000)
     p.add_argument("--test_subset", type=int, default=0)
-    p.add_argument("--val_split", type=int, default=0,
-                   help="class-balanced training images held out as a validation split (0 = none)")
+    p.add_argument("--val_split", type=int, default=0, help=val_help)
     p.add_argument("--device", default="auto")
-    p.add_argument("--arms", default=",".join(ARMS), help="which of no,yes,short to run")
     p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
     p.add_argument("--grow", default="both")
     p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
                    help="timed steps per stage when the progressive arm plans its budget")
-    p.add_argument("--reuse_from", default="",
-                   help="reuse finished runs from another bench/budget.py folder instead of training them again: "
-                        "the baselines (no_s<seed>), and the short arms when their budget is the same (others are "
-                        "trained); settings are checked")
-    return p.parse_args(argv)
 
 
 def mean_std(xs):

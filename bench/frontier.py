@@ -30,7 +30,7 @@ from lib.errors import UserError  # noqa: E402
 from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.report import FRONTIER_KIND, hardware  # noqa: E402
-from budget import arm_settings, mean_std, reuse_run, run_arm  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, mean_std, reuse_run, run_arm  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -38,28 +38,11 @@ DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--data_root", default="data")
     p.add_argument("--out_dir", default="outputs/bench/frontier")
     p.add_argument("--tag", default="", help="sub-folder name; default derived from the settings and the device")
-    p.add_argument("--seeds", default="0", help="comma list")
     p.add_argument("--budgets", default=DEFAULT_BUDGETS, help="comma list of fractions of the baseline's time, in (0, 1)")
-    p.add_argument("--num_epochs", type=int, default=20, help="epochs of the full-size baseline")
-    p.add_argument("--width", type=int, default=16)
-    p.add_argument("--batch_size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.2)
-    p.add_argument("--train_subset", type=int, default=10000)
-    p.add_argument("--test_subset", type=int, default=0)
-    p.add_argument("--val_split", type=int, default=0,
-                   help="class-balanced training images held out as a validation split, reported beside test "
-                        "(0 = none: the frontier reports a chosen recipe on test, trained on all the data)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
-    p.add_argument("--grow", default="both")
-    p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
-    p.add_argument("--compile", action="store_true")
-    p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
-                   help="timed steps per stage when a progressive run plans its budget")
+    add_run_arguments(p, val_help="class-balanced training images held out as a validation split, reported beside "
+                                  "test (0 = none: the frontier reports a chosen recipe on test, trained on all the data)")
     p.add_argument("--reuse_from", default="",
                    help="a bench/budget.py or bench/frontier.py folder whose finished baselines and short runs "
                         "(same settings, same budget; checked) stand in for new ones; the progressive arm is trained")
