@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib.data import tinyimagenetNone
+from lib.data import tinyimagenet
 from lib.data.datasets import DATASETS, balanced_subset, download_dataset, load_dataset
 from lib.errors import UserError
 from lib.data.fakedata import write_fake_dataset

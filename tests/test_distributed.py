@@ -49,7 +49,7 @@ def test_two_process_widening_budget_run_follows_one_plan(cifar_root, tmp_path):
 def _main_first_worker(rank, port, folder, fail):
     import torch.distributed as tdist
 
-    from lib.training import distributed as distNone
+    from lib.training import distributed as dist
     from lib.errors import UserError
 
     tdist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)

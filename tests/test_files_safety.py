@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from lib.training import rundirNone
+from lib.training import rundir
 from lib.errors import UserError
 from lib.training.loop import train
 from lib.records import atomic_open, write_text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.reporting import notebook_runner as runnerNone
+from lib.reporting import notebook_runner as runner
 from lib.errors import UserError
 from lib.data.fakedata import write_fake_dataset
 
