@@ -23,7 +23,7 @@ from ..records import append_jsonl, env_info, write_json
 from .rundir import CONFIG_NAME, ENV_NAME, METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
-from .schedule import lr_at, parse_schedule, restrict_growth, stage_at, stage_sizes
+from .schedule import lr_at, parse_schedule, restrict_growth, stage_sizes
 from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, precision_for
 from .clock import TrainClock
 
