@@ -42,6 +42,11 @@ RECIPES = {
     "mild_width": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="split"),
     "mild_fresh": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh"),
     "res5": dict(algo="yes", schedule="1/0.5:0.2,1/0.625:0.2,1/0.75:0.2,1/0.875:0.2,1/1:0.2"),
+    # cost-aware shares: about equal seconds per stage where a 16 px step costs ~0.3 of a 32 px one (CPU)
+    "res3_low": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2"),
+    # FFCV-style: a long low-resolution start, then a late ramp in small steps to full size
+    "ramp5": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24"),
+    "res2_late": dict(algo="yes", schedule="1/0.5:0.6,1/1:0.4"),
     # a higher starting resolution (20 -> 24 -> 32 px)
     "res3_hi": dict(algo="yes", schedule="1/0.625:0.3,1/0.75:0.3,1/1:0.4"),
     # FixRes-style: most of training below the test resolution, a short last stage at it
