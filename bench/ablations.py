@@ -47,6 +47,11 @@ RECIPES = {
     # FFCV-style: a long low-resolution start, then a late ramp in small steps to full size
     "ramp5": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24"),
     "res2_late": dict(algo="yes", schedule="1/0.5:0.6,1/1:0.4"),
+    # EfficientNetV2-style: regularisation (crop padding, label smoothing) grows with resolution from none
+    "res3_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0),
+    "res3_late_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3", reg_start=0.0),
+    "ramp5_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24",
+                       reg_start=0.0),
     # a higher starting resolution (20 -> 24 -> 32 px)
     "res3_hi": dict(algo="yes", schedule="1/0.625:0.3,1/0.75:0.3,1/1:0.4"),
     # FixRes-style: most of training below the test resolution, a short last stage at it

@@ -1,8 +1,9 @@
 import pytest
 
 from lib.errors import UserError
-from lib.training.schedule import (DEFAULT_SCHEDULE, Stage, format_schedule, lr_at, parse_schedule, restrict_growth, size_at,
-                          snap_resolution, snap_width, stage_at, stage_bounds, stage_epochs, stage_sizes)
+from lib.training.schedule import (DEFAULT_SCHEDULE, Stage, format_schedule, lr_at, parse_schedule, reg_scale,
+                                   restrict_growth, size_at, snap_resolution, snap_width, stage_at, stage_bounds,
+                                   stage_epochs, stage_sizes)
 
 
 def test_default_schedule_parses_and_ends_full_size():
@@ -104,3 +105,11 @@ def test_lr_restart_gives_each_stage_its_own_decay_to_zero():
     assert rst[45] == pytest.approx(0.1) and rst[80] == pytest.approx(0.1)  # halfway through a stage: half
     assert rst[100] == 0
     assert [lr_at(p / 100, 0.2, 0.1, restart_span=(0.0, 1.0)) for p in range(101)] == base  # one stage = no restart
+
+
+def test_reg_scale_is_linear_in_resolution_from_start_to_full():
+    assert reg_scale(16, 16, 32, 0.2) == pytest.approx(0.2)
+    assert reg_scale(24, 16, 32, 0.2) == pytest.approx(0.6)
+    assert reg_scale(32, 16, 32, 0.2) == pytest.approx(1.0)
+    assert reg_scale(32, 32, 32, 0.0) == 1.0  # no resolution growth: full regularisation throughout
+    assert reg_scale(16, 16, 32, 1.0) == 1.0  # the default: constant

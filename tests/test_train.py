@@ -8,6 +8,7 @@ import pytest
 
 from lib.errors import UserError
 from lib.records import read_jsonl
+import lib.training.loop as train_module
 from lib.training.loop import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,6 +64,31 @@ def test_lr_restart_and_bn_recalibration_act_at_each_resolution_change(tiny_run)
     assert [g["bn_recal_batches"] for g in tuned["growth"]] == [3]
     assert [g["bn_recal_batches"] for g in plain["growth"]] == [0]
     assert tuned["test_acc"] > 25
+
+
+def test_reg_start_weakens_crop_and_label_smoothing_at_low_resolution(tiny_run, monkeypatch):
+    seen = []  # (crop padding, resolution) of every training batch, label smoothing of every stage's step
+    real_augment, real_step = train_module.augment_batch, train_module.StageStep
+
+    def augment(xb, spec, res, gen, train=True, **kw):
+        if train and gen is not None:  # training batches (calibration and evaluation pass no generator)
+            seen.append(("crop", spec.crop_pad, res))
+        return real_augment(xb, spec, res, gen, train=train, **kw)
+
+    def step(net, optimizer, criterion, amp, capture=False):
+        seen.append(("smoothing", round(criterion.label_smoothing, 6)))
+        return real_step(net, optimizer, criterion, amp, capture=capture)
+
+    monkeypatch.setattr(train_module, "augment_batch", augment)
+    monkeypatch.setattr(train_module, "StageStep", step)
+    run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="reg", reg_start=0.0, label_smoothing=0.2)
+    crops = {(s[1], s[2]) for s in seen if s[0] == "crop"}
+    assert crops == {(0, 16), (2, 24), (4, 32)}  # CIFAR pads 4 px at full size; linear in resolution
+    assert [s[1] for s in seen if s[0] == "smoothing"] == [0.0, 0.1, 0.2]
+    seen.clear()
+    run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="constant", label_smoothing=0.2)  # reg_start 1
+    assert {s[1] for s in seen if s[0] == "crop"} == {4}
+    assert [s[1] for s in seen if s[0] == "smoothing"] == [0.2, 0.2, 0.2]
 
 
 def test_baseline_stays_full_size_and_beats_chance(tiny_run):
@@ -132,6 +158,7 @@ def test_finished_run_is_not_overwritten_without_flag(tiny_run):
     (dict(algo="yes", init="magic"), "magic"),
     (dict(algo="yes", time_budget="0.01s", calibration_steps=2), "shorter than calibration"),
     (dict(dataset="cifar100"), "--download"),
+    (dict(algo="yes", reg_start=1.5), "reg_start"),
 ])
 def test_bad_input_is_a_user_error(tiny_run, kwargs, message):
     with pytest.raises(UserError, match=message):

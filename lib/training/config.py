@@ -37,6 +37,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0  # epochs of linear LR warm-up (of the baseline's length)
     growth_warmup: float = 0.0  # epochs of LR re-warm-up after each growth (of the baseline's length); 0 = none
     lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
+    reg_start: float = 1.0  # crop padding and label smoothing of the first stage, as a fraction of the full ones, rising with resolution to full (EfficientNetV2); 1 = constant
     bn_recal: int = 0  # batches to re-estimate BN running statistics on after each resolution change; 0 = none
     seed: int = 0  # seeds weights, data order, augmentation and growth
     device: str = "auto"  # auto | cpu | cuda
@@ -156,6 +157,9 @@ def check_config(cfg):
             raise UserError(f"--{name} must be a finite number >= 0, got {v!r}")
     if cfg.lr == 0:
         raise UserError("--lr is 0, so nothing would be learned; give a positive learning rate, e.g. --lr 0.2")
+    if not (isinstance(cfg.reg_start, (int, float)) and math.isfinite(cfg.reg_start) and 0 <= cfg.reg_start <= 1):
+        raise UserError(f"--reg_start {cfg.reg_start!r} must be a fraction in [0, 1] of the full regularisation "
+                        "(1 = the same at every stage, 0 = none at the first stage)")
     if cfg.label_smoothing >= 1:
         raise UserError(f"--label_smoothing must be below 1, got {cfg.label_smoothing}")
     if cfg.budget is not None and cfg.time_budget:

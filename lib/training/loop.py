@@ -23,7 +23,7 @@ from ..records import append_jsonl, env_info, write_json
 from .rundir import CONFIG_NAME, ENV_NAME, METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
-from .schedule import lr_at, parse_schedule, restrict_growth, stage_sizes
+from .schedule import lr_at, parse_schedule, reg_scale, restrict_growth, stage_sizes
 from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, precision_for
 from .clock import TrainClock
 
@@ -92,12 +92,13 @@ class _Run:
         for k in range(state["stage"], len(self.sizes)):
             step = self._enter_stage(k, clock, epoch, p)
             width, res = self.sizes[k]
+            spec = self._regularisation(k)[0]  # this stage's augmentation (crop padding)
             self.doing = f"training at width {width}, {res} px"
             while p < sched["bounds"][k]:
                 i, xb, yb = epoch["next"]
                 lr = lr_at(p, cfg.lr, sched["warmup_frac"], self._last_growth(), sched["rewarm_fracs"][k],
                            (sched["bounds"][k - 1] if k else 0.0, sched["bounds"][k]) if cfg.lr_restart else None)
-                x = augment_batch(xb, self.spec, res, epoch["gen"], train=True).contiguous(memory_format=self.fmt)
+                x = augment_batch(xb, spec, res, epoch["gen"], train=True).contiguous(memory_format=self.fmt)
                 loss, hits = step(x, yb, lr)  # [B, C, res, res] -> device scalars, no host sync
                 epoch["loss_sum"] += loss * len(yb)
                 epoch["correct"] += hits
@@ -149,14 +150,20 @@ class _Run:
         model = resnet18(self.spec.num_classes, width, self.spec.in_channels).to(self.device, memory_format=self.fmt)
         return model, make_optimizer(model, self.cfg)
 
-    def _new_step(self, model, optimizer, wrap=True):
+    def _new_step(self, model, optimizer, wrap=True, criterion=None):
         """The stage's step; captured as a CUDA graph unless off, compiled, or under DDP (README: GPU)."""
         cfg = self.cfg
         net = dist.wrap(model, self.info, self.device, cfg.sync_bn) if wrap else model
         net = torch.compile(net, dynamic=False) if cfg.compile else net
         capture = (self.device.type == "cuda" and cfg.cuda_graphs == "on" and not cfg.compile
                    and not self.info.enabled)
-        return StageStep(net, optimizer, self.criterion, self.amp, capture=capture)
+        return StageStep(net, optimizer, criterion or self.criterion, self.amp, capture=capture)
+
+    def _regularisation(self, k):
+        """Stage k's augmentation spec and training loss: crop padding and label smoothing grow with resolution."""
+        f = reg_scale(self.sizes[k][1], self.sizes[0][1], self.spec.resolution, self.cfg.reg_start)
+        spec = dataclasses.replace(self.spec, crop_pad=round(self.spec.crop_pad * f))
+        return spec, nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing * f)
 
     def _calibrate(self):
         """Time the step each stage will run (captured where it will be), then plan; one plan for all ranks."""
@@ -185,7 +192,7 @@ class _Run:
                                         progress=p, bn_recal_batches=recal))
             state["stage"], state["stage_start_s"] = k, clock.seconds()
             self._checkpoint(epoch=epoch["index"], batch=epoch["next"][0], epoch_state=epoch, clock=clock)
-        return self._new_step(self.model, self.optimizer)
+        return self._new_step(self.model, self.optimizer, criterion=self._regularisation(k)[1])
 
     def _grow(self, k):
         """Widen (seeded alike on every process; optimizer state carried), then re-estimate BN if asked."""

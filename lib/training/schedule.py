@@ -188,6 +188,18 @@ def lr_at(progress, peak_lr, warmup_frac, last_growth=None, rewarm_frac=0.0, res
     return lr
 
 
+def reg_scale(res, first_res, full_res, start):
+    """Regularisation strength at a stage of `res` px, as a fraction of the full run's (EfficientNetV2).
+
+    Linear in resolution: `start` at the first stage's resolution, 1 at full resolution. A schedule
+    that does not change the resolution regularises fully throughout.
+    """
+    if full_res <= first_res:
+        return 1.0
+    t = min(max((res - first_res) / (full_res - first_res), 0.0), 1.0)
+    return start + (1.0 - start) * t
+
+
 def size_at(stages, full_width, full_res, progress, lengths=None):
     """(width, resolution) at a point of training; lengths default to the stages' shares."""
     bounds = stage_bounds(lengths if lengths is not None else [s.share for s in stages])
