@@ -44,8 +44,9 @@ def parse_args(argv=None):
     add_run_arguments(p, val_help="class-balanced training images held out as a validation split, reported beside "
                                   "test (0 = none: the frontier reports a chosen recipe on test, trained on all the data)")
     p.add_argument("--reuse_from", default="",
-                   help="a bench/budget.py or bench/frontier.py folder whose finished baselines and short runs "
-                        "(same settings, same budget; checked) stand in for new ones; the progressive arm is trained")
+                   help="bench/budget.py or bench/frontier.py folders (comma list, first match wins) whose finished "
+                        "baselines and short runs (same settings, same budget; checked) stand in for new ones; the "
+                        "progressive arm is trained")
     return p.parse_args(argv)
 
 
@@ -98,10 +99,13 @@ def finished_run(kw):
 
 
 def reuse_folder(reuse_from, arm, seed, budget):
-    """The folder of --reuse_from that holds a finished run to stand in for (arm, seed, budget), or ''."""
+    """The first folder of --reuse_from (a comma list) holding a finished run to stand in for (arm, seed, budget),
+    or ''."""
     if not reuse_from or arm == "yes":
         return ""
-    here = [reuse_from] if arm == "no" else [os.path.join(reuse_from, f"b{budget:g}"), reuse_from]
+    here = []
+    for folder in (f.strip() for f in reuse_from.split(",") if f.strip()):
+        here += [folder] if arm == "no" else [os.path.join(folder, f"b{budget:g}"), folder]
     return next((f for f in here if os.path.exists(os.path.join(f, f"{arm}_s{seed}", "summary.json"))), "")
 
 

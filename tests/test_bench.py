@@ -103,6 +103,13 @@ def test_frontier_bench_trains_every_point_once_and_reuses_finished_runs(cifar_r
     paths = {r["method"]: r["path"] for r in second["runs"]}
     assert paths == {"baseline": str(first / "no_s0"), "short": str(first / "b0.4" / "short_s0"),
                      "progressive": str(tmp_path / "second" / "b0.4" / "yes_s0")}
+    # a comma list: the first folder holding the run wins (second has no baseline or short run of its own)
+    monkeypatch.setattr(budget_module, "train", lambda **kw: pytest.fail(f"{kw['exp_name']} was trained"))
+    both = f"{tmp_path / 'second'},{first}"
+    assert bench.main(common + ["--budgets", "0.4", "--tag", "second", "--reuse_from", both]) == 0
+    monkeypatch.undo()
+    again = {r["method"]: r["path"] for r in json.load(open(tmp_path / "second" / "results.json"))["runs"]}
+    assert again == paths
     assert bench.main(common[:-4] + ["--device", "cpu", "--budgets", "0.4", "--tag", "third",
                                      "--reuse_from", str(first)]) == 2  # no val split here
     assert "different settings (val_split=100, here 0)" in capsys.readouterr().err
