@@ -50,6 +50,8 @@ RECIPES = {
     # EfficientNetV2-style: regularisation (crop padding, label smoothing) grows with resolution from none
     "res3_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0),
     "res3_late_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3", reg_start=0.0),
+    "res3_low_reg0": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=0.0),
+    "res3_low_reg05": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=0.5),
     "ramp5_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24",
                        reg_start=0.0),
     # a higher starting resolution (20 -> 24 -> 32 px)
