@@ -71,8 +71,8 @@ def test_reg_start_weakens_crop_and_label_smoothing_at_low_resolution(tiny_run, 
     real_augment, real_step = train_module.augment_batch, train_module.StageStep
 
     def augment(xb, spec, res, gen, train=True, **kw):
-        if train and gen is not None:  # training batches (calibration and evaluation pass no generator)
-            seen.append(("crop", spec.crop_pad, res))
+        if train:  # training batches (a budget's calibration passes no generator); evaluation is not
+            seen.append(("crop" if gen is not None else "calibration", spec.crop_pad, res))
         return real_augment(xb, spec, res, gen, train=train, **kw)
 
     def step(net, optimizer, criterion, amp, capture=False):
@@ -89,6 +89,9 @@ def test_reg_start_weakens_crop_and_label_smoothing_at_low_resolution(tiny_run, 
     run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="constant", label_smoothing=0.2)  # reg_start 1
     assert {s[1] for s in seen if s[0] == "crop"} == {4}
     assert [s[1] for s in seen if s[0] == "smoothing"] == [0.2, 0.2, 0.2]
+    seen.clear()  # a budget's calibration times each stage with the augmentation it will train with
+    run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="timed", reg_start=0.0, budget=0.9, calibration_steps=1)
+    assert {(s[1], s[2]) for s in seen if s[0] == "calibration"} == {(0, 16), (2, 24), (4, 32)}
 
 
 def test_baseline_stays_full_size_and_beats_chance(tiny_run):

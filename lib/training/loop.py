@@ -92,7 +92,7 @@ class _Run:
         for k in range(state["stage"], len(self.sizes)):
             step = self._enter_stage(k, clock, epoch, p)
             width, res = self.sizes[k]
-            spec = self._regularisation(k)[0]  # this stage's augmentation (crop padding)
+            spec = self._regularisation(res)[0]  # this stage's augmentation (crop padding)
             self.doing = f"training at width {width}, {res} px"
             while p < sched["bounds"][k]:
                 i, xb, yb = epoch["next"]
@@ -159,19 +159,20 @@ class _Run:
                    and not self.info.enabled)
         return StageStep(net, optimizer, criterion or self.criterion, self.amp, capture=capture)
 
-    def _regularisation(self, k):
-        """Stage k's augmentation spec and training loss: crop padding and label smoothing grow with resolution."""
-        f = reg_scale(self.sizes[k][1], self.sizes[0][1], self.spec.resolution, self.cfg.reg_start)
+    def _regularisation(self, res):
+        """Augmentation spec and training loss at `res` px: crop padding and label smoothing grow with resolution."""
+        f = reg_scale(res, self.sizes[0][1], self.spec.resolution, self.cfg.reg_start)
         spec = dataclasses.replace(self.spec, crop_pad=round(self.spec.crop_pad * f))
         return spec, nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing * f)
 
     def _calibrate(self):
         """Time the step each stage will run (captured where it will be), then plan; one plan for all ranks."""
         def make_step(width, res):
-            step = self._new_step(*self._new_model(width), wrap=False)
+            spec, criterion = self._regularisation(res)  # the stage's own augmentation costs what it costs
+            step = self._new_step(*self._new_model(width), wrap=False, criterion=criterion)
 
             def run(xb, yb):
-                x = augment_batch(xb, self.spec, res, None, train=True).contiguous(memory_format=self.fmt)
+                x = augment_batch(xb, spec, res, None, train=True).contiguous(memory_format=self.fmt)
                 return step(x, yb, self.cfg.lr)
             run.step = step
             return run
@@ -192,7 +193,7 @@ class _Run:
                                         progress=p, bn_recal_batches=recal))
             state["stage"], state["stage_start_s"] = k, clock.seconds()
             self._checkpoint(epoch=epoch["index"], batch=epoch["next"][0], epoch_state=epoch, clock=clock)
-        return self._new_step(self.model, self.optimizer, criterion=self._regularisation(k)[1])
+        return self._new_step(self.model, self.optimizer, criterion=self._regularisation(self.sizes[k][1])[1])
 
     def _grow(self, k):
         """Widen (seeded alike on every process; optimizer state carried), then re-estimate BN if asked."""
