@@ -13,7 +13,7 @@ from lib.errors import UserError  # noqa: E402
 from lib.training.schedule import DEFAULT_SCHEDULE  # noqa: E402
 
 SAVING_RE = re.compile(r"predicted saving vs baseline: (-?\d+\.\d)%")
-DEFAULTS = dict(num_stages=3, boundaries=(0.3, 0.6), start_width=1.0, start_res=0.5, epochs=100, budget=0.0)
+DEFAULTS = dict(num_stages=3, boundaries=explore.DEFAULT_BOUNDARIES, start_width=1.0, start_res=0.5, epochs=100, budget=0.0)
 
 
 @pytest.fixture(autouse=True)

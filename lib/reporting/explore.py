@@ -9,9 +9,12 @@ from ..data.datasets import get_spec
 from ..errors import UserError
 from ..growth.flops import flops_per_image
 from ..records import read_jsonl
-from ..training.schedule import Stage, format_schedule, parse_schedule, stage_epochs, stage_sizes
+from ..training.schedule import (DEFAULT_SCHEDULE, Stage, format_schedule, parse_schedule, stage_bounds,
+                                 stage_epochs, stage_sizes)
 
 NO_RUNS = "(no runs found)"
+# the sliders' starting point: the default schedule's growths (first growth, reach full size) as fractions of training
+DEFAULT_BOUNDARIES = tuple(round(b, 4) for b in stage_bounds([s.share for s in parse_schedule(DEFAULT_SCHEDULE)])[:-1])
 
 
 class View:
@@ -39,7 +42,7 @@ class View:
 
 # ----------------------------------------------------------------------------- schedule explorer
 
-def slider_stages(num_stages=3, boundaries=(0.3, 0.6), start_width=1.0, start_res=0.5):
+def slider_stages(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=1.0, start_res=0.5):
     """Stages from slider values.
 
     boundaries = (first growth, reach full size), as fractions of training; the growths in between are
@@ -63,7 +66,7 @@ def slider_stages(num_stages=3, boundaries=(0.3, 0.6), start_width=1.0, start_re
     return parse_schedule([Stage(w, r, s) for (w, r), s in zip(fracs, shares)])
 
 
-def explore_schedule(num_stages=3, boundaries=(0.3, 0.6), start_width=1.0, start_res=0.5, epochs=100, budget=0.0,
+def explore_schedule(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=1.0, start_res=0.5, epochs=100, budget=0.0,
                      dataset="cifar10", width=64):
     """A schedule's sizes and cost per epoch, and its predicted saving against the full-size baseline.
 
@@ -113,7 +116,7 @@ def describe_schedule(data):
             f"{data['baseline_cost']:.0f} full-size epochs (FLOPs model)")
 
 
-def show_schedule(num_stages=3, boundaries=(0.3, 0.6), start_width=1.0, start_res=0.5, epochs=100, budget=0.0,
+def show_schedule(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=1.0, start_res=0.5, epochs=100, budget=0.0,
                   dataset="cifar10", width=64):
     """The schedule widget's callback: explore_schedule(...) as a View (saving line + figure)."""
     from .plots import plot_schedule_explorer
@@ -134,7 +137,7 @@ def schedule_sliders(epochs=100, budget=0.0, dataset="cifar10", width=64):
     layout = w.Layout(width="32em")
     return dict(
         num_stages=w.IntSlider(3, min=1, max=6, description="number of stages", style=style, layout=layout),
-        boundaries=w.FloatRangeSlider(value=(0.3, 0.6), min=0.05, max=0.95, step=0.05,
+        boundaries=w.FloatRangeSlider(value=DEFAULT_BOUNDARIES, min=0.05, max=0.95, step=0.05,
                                       description="stage boundaries", style=style, layout=layout),
         start_width=w.FloatSlider(1.0, min=0.25, max=1.0, step=0.05, description="start width factor",
                                   style=style, layout=layout),
