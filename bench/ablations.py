@@ -15,6 +15,7 @@ compares recipes on their final accuracy there. Test accuracy stays in results.j
 only for the recipe chosen (bench/frontier.py). --val_split 0 compares on test and says so.
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -23,30 +24,33 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
 
 from lib.errors import UserError  # noqa: E402
+from lib.training.checkpoint import config_differences  # noqa: E402
+from lib.training.config import make_config, resolve_config, saved_config  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
 from budget import folder_name, mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
 
-# name -> flags of lib.train on top of the shared settings; "baseline" is implied
+# name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
+# (the library's defaults, whatever they are) spell out reg_start, so a name keeps its meaning when defaults move.
 RECIPES = {
     "short": dict(algo="short"),
     "default": dict(algo="yes"),
     # schedule shapes (shares are fractions of the epochs; the planner stretches them to the budget)
-    "both3": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4"),
-    "res3": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4"),
-    "width3": dict(algo="yes", schedule="0.5/1:0.3,0.75/1:0.3,1/1:0.4", init="fresh"),
-    "res2": dict(algo="yes", schedule="1/0.5:0.5,1/1:0.5"),
-    "res4": dict(algo="yes", schedule="1/0.5:0.25,1/0.625:0.25,1/0.75:0.25,1/1:0.25"),
-    "res3_late": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3"),
-    "res3_full50": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.2,1/1:0.5"),
-    "mild_width": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="split"),
-    "mild_fresh": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh"),
-    "res5": dict(algo="yes", schedule="1/0.5:0.2,1/0.625:0.2,1/0.75:0.2,1/0.875:0.2,1/1:0.2"),
+    "both3": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", reg_start=1.0),
+    "res3": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=1.0),
+    "width3": dict(algo="yes", schedule="0.5/1:0.3,0.75/1:0.3,1/1:0.4", init="fresh", reg_start=1.0),
+    "res2": dict(algo="yes", schedule="1/0.5:0.5,1/1:0.5", reg_start=1.0),
+    "res4": dict(algo="yes", schedule="1/0.5:0.25,1/0.625:0.25,1/0.75:0.25,1/1:0.25", reg_start=1.0),
+    "res3_late": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3", reg_start=1.0),
+    "res3_full50": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.2,1/1:0.5", reg_start=1.0),
+    "mild_width": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="split", reg_start=1.0),
+    "mild_fresh": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh", reg_start=1.0),
+    "res5": dict(algo="yes", schedule="1/0.5:0.2,1/0.625:0.2,1/0.75:0.2,1/0.875:0.2,1/1:0.2", reg_start=1.0),
     # cost-aware shares: about equal seconds per stage where a 16 px step costs ~0.3 of a 32 px one (CPU)
-    "res3_low": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2"),
+    "res3_low": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=1.0),
     # FFCV-style: a long low-resolution start, then a late ramp in small steps to full size
-    "ramp5": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24"),
-    "res2_late": dict(algo="yes", schedule="1/0.5:0.6,1/1:0.4"),
+    "ramp5": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24", reg_start=1.0),
+    "res2_late": dict(algo="yes", schedule="1/0.5:0.6,1/1:0.4", reg_start=1.0),
     # EfficientNetV2-style: regularisation (crop padding, label smoothing) grows with resolution from none
     "res3_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0),
     "res3_late_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3", reg_start=0.0),
@@ -55,24 +59,35 @@ RECIPES = {
     "ramp5_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24",
                        reg_start=0.0),
     # a higher starting resolution (20 -> 24 -> 32 px)
-    "res3_hi": dict(algo="yes", schedule="1/0.625:0.3,1/0.75:0.3,1/1:0.4"),
+    "res3_hi": dict(algo="yes", schedule="1/0.625:0.3,1/0.75:0.3,1/1:0.4", reg_start=1.0),
     # FixRes-style: most of training below the test resolution, a short last stage at it
-    "res3_fixres": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.45,1/1:0.15"),
+    "res3_fixres": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.45,1/1:0.15", reg_start=1.0),
     # learning rate at growth: a short re-warm-up after each growth (in baseline epochs)
-    "res3_rewarm": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", growth_warmup=0.5),
+    "res3_rewarm": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", growth_warmup=0.5, reg_start=1.0),
     # ... or a restart at the peak at each growth, each stage decaying to zero (SGDR-style)
-    "res3_restart": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", lr_restart=True),
+    "res3_restart": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", lr_restart=True, reg_start=1.0),
     # BN after a resolution change: running statistics re-estimated on 20 unaugmented batches
-    "res3_bnrecal": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", bn_recal=20),
+    "res3_bnrecal": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", bn_recal=20, reg_start=1.0),
     "both3_fresh_rewarm": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh",
-                               growth_warmup=0.5),
+                               growth_warmup=0.5, reg_start=1.0),
     # weight-inheritance rules on the width+resolution schedule
-    "both3_split": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="split"),
-    "both3_net2net": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="net2net"),
-    "both3_zero": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="zero"),
-    "both3_fresh": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh"),
-    "both3_random": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="random"),
+    "both3_split": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="split", reg_start=1.0),
+    "both3_net2net": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="net2net", reg_start=1.0),
+    "both3_zero": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="zero", reg_start=1.0),
+    "both3_fresh": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh", reg_start=1.0),
+    "both3_random": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="random", reg_start=1.0),
 }
+
+
+def check_same_run(run, kw):
+    """UserError unless the finished run folder `run` was trained with the settings kw would train."""
+    saved = saved_config(json.load(open(os.path.join(run, "config.json"))))
+    current = dataclasses.asdict(resolve_config(make_config(**kw)))
+    differ = [k for k in config_differences(saved, current) if k != "out_dir"]
+    if differ:
+        pairs = ", ".join(f"{k}={saved.get(k)!r}, here {current.get(k)!r}" for k in differ)
+        raise UserError(f"{run} was trained with other settings ({pairs}); give another --tag, or delete it to "
+                        "train it again")
 
 
 def parse_args(argv=None):
@@ -137,10 +152,7 @@ def main(argv=None):
                 path = os.path.join(shared["out_dir"], exp, "summary.json")
                 if os.path.exists(path):  # finished earlier: reuse (delete the folder to re-run)
                     s = json.load(open(path))
-                    held_out = json.load(open(os.path.join(os.path.dirname(path), "config.json"))).get("val_split", 0)
-                    if held_out != args.val_split:
-                        raise UserError(f"{os.path.dirname(path)} was trained with val_split {held_out}, here "
-                                        f"{args.val_split}; give another --tag, or delete it to train it again")
+                    check_same_run(os.path.dirname(path), dict(shared, **flags, seed=seed, exp_name=exp))
                 else:
                     s = train(**shared, **flags, seed=seed, exp_name=exp, overwrite=True)
                 runs[name][seed] = s

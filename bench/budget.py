@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib.training.config import TrainConfig, check_name  # noqa: E402
+from lib.training.config import TrainConfig, check_name, saved_config  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
@@ -53,6 +53,8 @@ def add_run_arguments(p, val_help):
     p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
     p.add_argument("--grow", default="both")
     p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
+    p.add_argument("--reg_start", type=float, default=None,
+                   help="progressive arm's first-stage regularisation fraction (default: the library's)")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
                    help="timed steps per stage when the progressive arm plans its budget")
@@ -75,7 +77,8 @@ def arm_settings(args, arm, seed, folder):
     if arm != "no":
         kw["budget"] = args.budget
     if arm == "yes":
-        kw.update(schedule=args.schedule, grow=args.grow, **({"init": args.init} if args.init else {}))
+        kw.update(schedule=args.schedule, grow=args.grow, **({"init": args.init} if args.init else {}),
+                  **({"reg_start": args.reg_start} if args.reg_start is not None else {}))
     return kw
 
 
@@ -107,7 +110,7 @@ def reuse_run(folder, kw):
     except (OSError, ValueError):
         raise UserError(f"--reuse_from: no finished run in {run} (summary.json and config.json); "
                         f"run without --reuse_from to train it") from None
-    config = {k: getattr(TrainConfig, k) for k in SAME_RUN} | config  # a key added since: its default then
+    config = saved_config(config)  # a key added since: as the run behaved without it
     differ = [k for k in SAME_RUN if config.get(k) != kw[k]]
     if differ:
         raise UserError(f"--reuse_from: {run} was trained with different settings "

@@ -5,7 +5,7 @@
         --batch_size 512 --lr 0.4 --seeds 0,1,2
 
 Trains the full-size baseline once per seed and, per budget and seed, the default progressive recipe (--algo yes
-with the library's defaults, unless --schedule, --grow or --init are given) and the equal-time short baseline
+with the library's defaults, unless --schedule, --grow, --init or --reg_start are given) and the equal-time short baseline
 (--algo short: full size, budget x the epochs, the learning rate decayed to zero at the budget). Runs go to
 <out_dir>/<tag>/no_s<seed> and <out_dir>/<tag>/b<budget>/{yes,short}_s<seed>; a finished run there with the
 same settings is reused, so running the command again only trains what is missing. Writes table.md,
@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
 
 from lib.training.checkpoint import config_differences  # noqa: E402
-from lib.training.config import TrainConfig, check_name, make_config, resolve_config  # noqa: E402
+from lib.training.config import check_name, make_config, resolve_config, saved_config  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
@@ -88,7 +88,7 @@ def finished_run(kw):
     run = os.path.join(kw["out_dir"], kw["exp_name"])
     if not os.path.exists(os.path.join(run, "summary.json")):
         return None
-    saved = {**dataclasses.asdict(TrainConfig()), **read_json(os.path.join(run, "config.json"))}
+    saved = saved_config(read_json(os.path.join(run, "config.json")))
     current = dataclasses.asdict(resolve_config(make_config(**kw)))  # config.json holds resolved values
     differ = [k for k in config_differences(saved, current) if k not in ("out_dir", "exp_name")]
     if differ:

@@ -43,3 +43,23 @@ def test_path_like_run_names_are_refused_with_the_rule(name):
         make_config(exp_name=name)
     assert make_config(exp_name="R18_prog-2.b").resolved_exp_name() == "R18_prog-2.b"
     assert make_config(exp_name="").resolved_exp_name() == "cifar10_no_w64_e100_s0"
+
+
+def test_single_size_runs_resolve_to_constant_regularisation():
+    from lib.training.config import TrainConfig, resolve_config
+
+    assert resolve_config(make_config(algo="no", reg_start=0.0)).reg_start == 1.0
+    assert resolve_config(make_config(algo="short", budget=0.5)).reg_start == 1.0
+    assert resolve_config(make_config(algo="yes")).reg_start == TrainConfig.reg_start == 0.0
+
+
+def test_a_config_recorded_before_a_field_existed_reads_as_that_run_behaved():
+    import dataclasses
+
+    from lib.training.config import saved_config
+
+    old = dataclasses.asdict(make_config(algo="yes"))
+    del old["reg_start"]  # written before --reg_start: every stage was regularised alike
+    assert saved_config(old)["reg_start"] == 1.0
+    assert saved_config(dict(old, reg_start=0.0))["reg_start"] == 0.0
+    assert saved_config({})["lr"] == make_config().lr  # other missing fields: today's default

@@ -86,7 +86,7 @@ def test_reg_start_weakens_crop_and_label_smoothing_at_low_resolution(tiny_run, 
     assert crops == {(0, 16), (2, 24), (4, 32)}  # CIFAR pads 4 px at full size; linear in resolution
     assert [s[1] for s in seen if s[0] == "smoothing"] == [0.0, 0.1, 0.2]
     seen.clear()
-    run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="constant", label_smoothing=0.2)  # reg_start 1
+    run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="constant", label_smoothing=0.2, reg_start=1.0)
     assert {s[1] for s in seen if s[0] == "crop"} == {4}
     assert [s[1] for s in seen if s[0] == "smoothing"] == [0.2, 0.2, 0.2]
     seen.clear()  # a budget's calibration times each stage with the augmentation it will train with

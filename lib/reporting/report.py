@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..training.config import TrainConfig, check_name, make_config, parse_duration, resolve_config
+from ..training.config import TrainConfig, check_name, make_config, parse_duration, resolve_config, saved_config
 from ..errors import UserError
 from ..records import atomic_open, read_json, read_jsonl, write_text
 
@@ -101,7 +101,7 @@ def run_arm(**kwargs):
     check_run_dir(path)  # a folder holding anything but a run is neither read nor replaced
     saved = os.path.join(path, "config.json")
     if os.path.exists(saved) and not cfg.overwrite:
-        before = {**dataclasses.asdict(_DEFAULTS), **read_json(saved)}  # a field added since: its default then
+        before = saved_config(read_json(saved))  # a field added since: as the run behaved without it
         diff = config_differences(before, dataclasses.asdict(cfg))
         if diff:
             pairs = ", ".join(f"{k}: {before.get(k)!r} -> {getattr(cfg, k, None)!r}" for k in diff)

@@ -37,7 +37,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0  # epochs of linear LR warm-up (of the baseline's length)
     growth_warmup: float = 0.0  # epochs of LR re-warm-up after each growth (of the baseline's length); 0 = none
     lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
-    reg_start: float = 1.0  # crop padding and label smoothing of the first stage, as a fraction of the full ones, rising with resolution to full (EfficientNetV2); 1 = constant
+    reg_start: float = 0.0  # crop padding and label smoothing of the first stage, as a fraction of the full ones, rising with resolution to full (EfficientNetV2); 1 = constant
     bn_recal: int = 0  # batches to re-estimate BN running statistics on after each resolution change; 0 = none
     seed: int = 0  # seeds weights, data order, augmentation and growth
     device: str = "auto"  # auto | cpu | cuda
@@ -72,6 +72,16 @@ HELP = _field_comments(TrainConfig)
 RESUME_FREE_KEYS = ("resume", "overwrite", "quiet", "debug", "download", "device", "data_root", "extra")
 
 
+# Fields added after runs were first recorded, with the value that reproduces what those runs did when it is
+# not today's default; reading an older config.json or checkpoint fills them in (saved_config).
+ADDED_FIELDS = {"reg_start": 1.0}  # before --reg_start every stage was regularised alike
+
+
+def saved_config(saved):
+    """A recorded config dict (config.json, a checkpoint's) with the fields it predates filled in as it ran."""
+    return {**dataclasses.asdict(TrainConfig()), **ADDED_FIELDS, **saved}
+
+
 def config_fields():
     """[(name, default, type)] of TrainConfig, for building CLIs and notebook parameters."""
     return [(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory(), f.type)
@@ -95,9 +105,10 @@ def resolve_config(cfg):
     """
     from .schedule import BASELINE_SCHEDULE, DEFAULT_SCHEDULE, format_schedule, parse_schedule
 
-    schedule = (cfg.schedule or DEFAULT_SCHEDULE) if cfg.algo == "yes" else BASELINE_SCHEDULE
-    return dataclasses.replace(cfg, exp_name=cfg.resolved_exp_name(),
-                               schedule=format_schedule(parse_schedule(schedule)))
+    progressive = cfg.algo == "yes"
+    schedule = (cfg.schedule or DEFAULT_SCHEDULE) if progressive else BASELINE_SCHEDULE
+    return dataclasses.replace(cfg, exp_name=cfg.resolved_exp_name(), schedule=format_schedule(parse_schedule(schedule)),
+                               reg_start=cfg.reg_start if progressive else 1.0)  # one size: regularised alike
 
 
 def parse_duration(text):

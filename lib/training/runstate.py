@@ -10,7 +10,7 @@ import torch
 
 from .budget import baseline_seconds, check_time_budget, measure_throughput, plan_budget
 from .checkpoint import CHECKPOINT_NAME, config_differences, load_checkpoint
-from .config import parse_duration
+from .config import parse_duration, saved_config
 from ..errors import UserError
 from ..growth.flops import TRAIN_FLOPS_MULTIPLIER, flops_per_image
 from ..records import rewrite_jsonl
@@ -94,9 +94,10 @@ def progress_plan(cfg, stages, steps_per_epoch, plan):
 def resume_state(cfg, run_dir, state, new_model):
     """Rebuild model, optimizer, loop state and RNG states from the run's checkpoint (same config only)."""
     saved = load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))
-    diff = config_differences(saved["config"], dataclasses.asdict(cfg))
+    before = saved_config(saved["config"])  # a field added since: as the run behaved without it
+    diff = config_differences(before, dataclasses.asdict(cfg))
     if diff:
-        pairs = ", ".join(f"{k}: {saved['config'].get(k)!r} -> {getattr(cfg, k, None)!r}" for k in diff)
+        pairs = ", ".join(f"{k}: {before.get(k)!r} -> {getattr(cfg, k, None)!r}" for k in diff)
         raise UserError(f"checkpoint in {run_dir} was made with a different config ({pairs}); "
                         "resume with the same flags, or start over with --overwrite")
     model, optimizer = new_model(saved["width"])
