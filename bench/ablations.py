@@ -17,6 +17,7 @@ only for the recipe chosen (bench/frontier.py). --val_split 0 compares on test a
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 
@@ -77,6 +78,12 @@ RECIPES = {
     "both3_fresh": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh", reg_start=1.0),
     "both3_random": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="random", reg_start=1.0),
 }
+
+
+def pm(mean_std, fmt="{:.2f}"):
+    """'mean ± std' of a (mean, std) pair; '–' where there is nothing to compare with (no baseline, no short)."""
+    mean, std = mean_std
+    return "–" if math.isnan(mean) else f"{fmt.format(mean)} ± {fmt.format(std).lstrip('+')}"
 
 
 def check_same_run(run, kw):
@@ -175,8 +182,8 @@ def main(argv=None):
         table[name] = dict(metric=metric, acc=acc, vs_baseline=d_base, vs_short=d_short, time_ratio=ratio,
                            epochs=epochs, test_acc=stats([s["test_acc"] for s in by_seed.values()]))
         lines.append(f"| {name} | {flags} | {'1' if name == 'baseline' else f'{args.budget:g}'} | {len(by_seed)} | "
-                     f"{acc[0]:.2f} ± {acc[1]:.2f} | {d_base[0]:+.2f} ± {d_base[1]:.2f} | "
-                     f"{d_short[0]:+.2f} ± {d_short[1]:.2f} | {ratio[0]:.3f} ± {ratio[1]:.3f} | {epochs[0]:.1f} |")
+                     f"{pm(acc)} | {pm(d_base, '{:+.2f}')} | {pm(d_short, '{:+.2f}')} | {pm(ratio, '{:.3f}')} | "
+                     f"{epochs[0]:.1f} |")
     timing = ("progressive arms get --budget (the planner's estimate of the baseline's time)" if args.calibrated or
               args.no_baseline else f"progressive arms get {args.budget:g} x the measured time of the same seed's "
               f"baseline as --time_budget; short trains {args.budget:g} x the epochs")

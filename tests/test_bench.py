@@ -171,3 +171,6 @@ def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path,
     finally:
         bench.RECIPES["short"] = dict(algo="short")
     assert "other settings (label_smoothing=0.1, here 0.0)" in capsys.readouterr().err
+    # a column with nothing to compare with (--no_baseline) reads '–', not nan
+    assert bench.pm((float("nan"), float("nan"))) == "–"
+    assert bench.pm((1.5, 0.25), "{:+.2f}") == "+1.50 ± 0.25"
