@@ -98,15 +98,15 @@ def finished_run(kw):
     return read_json(os.path.join(run, "summary.json"))
 
 
-def reuse_folder(reuse_from, arm, seed, budget):
-    """The first folder of --reuse_from (a comma list) holding a finished run to stand in for (arm, seed, budget),
-    or ''."""
+def reuse_folders(reuse_from, arm, seed, budget):
+    """The folders of --reuse_from (a comma list), in order, holding a finished run of (arm, seed) that may stand
+    in for this one: a frontier's b<budget> sub-folder before a budget table's own folder."""
     if not reuse_from or arm == "yes":
-        return ""
+        return []
     here = []
     for folder in (f.strip() for f in reuse_from.split(",") if f.strip()):
         here += [folder] if arm == "no" else [os.path.join(folder, f"b{budget:g}"), folder]
-    return next((f for f in here if os.path.exists(os.path.join(f, f"{arm}_s{seed}", "summary.json"))), "")
+    return [f for f in here if os.path.exists(os.path.join(f, f"{arm}_s{seed}", "summary.json"))]
 
 
 def run_point(args, arm, seed, budget, root):
@@ -115,10 +115,11 @@ def run_point(args, arm, seed, budget, root):
     point = argparse.Namespace(**{**vars(args), "budget": budget, "reuse_from": ""})
     kw = arm_settings(point, arm, seed, folder)
     path, summary = os.path.join(folder, kw["exp_name"]), finished_run(kw)
-    source = "" if summary is not None else reuse_folder(args.reuse_from, arm, seed, budget)
-    if source:
-        summary = reuse_run(source, kw)  # None: a short run of another budget
-        path = os.path.join(source, kw["exp_name"]) if summary is not None else path
+    for source in reuse_folders(args.reuse_from, arm, seed, budget) if summary is None else []:
+        summary = reuse_run(source, kw)  # None: a short run of another budget, try the next folder
+        if summary is not None:
+            path = os.path.join(source, kw["exp_name"])
+            break
     if summary is None:
         summary = run_arm(point, arm, seed, folder)
     return dict(method=METHODS[arm], algo=arm, budget=1.0 if arm == "no" else budget, seed=seed, path=path,

@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -103,9 +104,13 @@ def test_frontier_bench_trains_every_point_once_and_reuses_finished_runs(cifar_r
     paths = {r["method"]: r["path"] for r in second["runs"]}
     assert paths == {"baseline": str(first / "no_s0"), "short": str(first / "b0.4" / "short_s0"),
                      "progressive": str(tmp_path / "second" / "b0.4" / "yes_s0")}
-    # a comma list: the first folder holding the run wins (second has no baseline or short run of its own)
+    # a comma list: the first folder holding a matching run wins (second has no baseline or short run of its own;
+    # a budget table's short run of another budget is passed over for a frontier's of the same budget)
+    table = tmp_path / "table" / "short_s0"  # a bench/budget.py folder: its short run was trained at budget 0.7
+    shutil.copytree(first / "b0.4" / "short_s0", table)
+    json.dump(dict(json.load(open(table / "config.json")), budget=0.7), open(table / "config.json", "w"))
     monkeypatch.setattr(budget_module, "train", lambda **kw: pytest.fail(f"{kw['exp_name']} was trained"))
-    both = f"{tmp_path / 'second'},{first}"
+    both = f"{tmp_path / 'second'},{table.parent},{first}"
     assert bench.main(common + ["--budgets", "0.4", "--tag", "second", "--reuse_from", both]) == 0
     monkeypatch.undo()
     again = {r["method"]: r["path"] for r in json.load(open(tmp_path / "second" / "results.json"))["runs"]}
