@@ -150,14 +150,14 @@ class _Run:
         model = resnet18(self.spec.num_classes, width, self.spec.in_channels).to(self.device, memory_format=self.fmt)
         return model, make_optimizer(model, self.cfg)
 
-    def _new_step(self, model, optimizer, wrap=True, criterion=None):
+    def _new_step(self, model, optimizer, criterion, wrap=True):
         """The stage's step; captured as a CUDA graph unless off, compiled, or under DDP (README: GPU)."""
         cfg = self.cfg
         net = dist.wrap(model, self.info, self.device, cfg.sync_bn) if wrap else model
         net = torch.compile(net, dynamic=False) if cfg.compile else net
         capture = (self.device.type == "cuda" and cfg.cuda_graphs == "on" and not cfg.compile
                    and not self.info.enabled)
-        return StageStep(net, optimizer, criterion or self.criterion, self.amp, capture=capture)
+        return StageStep(net, optimizer, criterion, self.amp, capture=capture)
 
     def _regularisation(self, res):
         """Augmentation spec and training loss at `res` px: crop padding and label smoothing grow with resolution."""
@@ -169,7 +169,7 @@ class _Run:
         """Time the step each stage will run (captured where it will be), then plan; one plan for all ranks."""
         def make_step(width, res):
             spec, criterion = self._regularisation(res)  # the stage's own augmentation costs what it costs
-            step = self._new_step(*self._new_model(width), wrap=False, criterion=criterion)
+            step = self._new_step(*self._new_model(width), criterion, wrap=False)
 
             def run(xb, yb):
                 x = augment_batch(xb, spec, res, None, train=True).contiguous(memory_format=self.fmt)
@@ -193,7 +193,7 @@ class _Run:
                                         progress=p, bn_recal_batches=recal))
             state["stage"], state["stage_start_s"] = k, clock.seconds()
             self._checkpoint(epoch=epoch["index"], batch=epoch["next"][0], epoch_state=epoch, clock=clock)
-        return self._new_step(self.model, self.optimizer, criterion=self._regularisation(self.sizes[k][1])[1])
+        return self._new_step(self.model, self.optimizer, self._regularisation(self.sizes[k][1])[1])
 
     def _grow(self, k):
         """Widen (seeded alike on every process; optimizer state carried), then re-estimate BN if asked."""
