@@ -15,7 +15,6 @@ compares recipes on their final accuracy there. Test accuracy stays in results.j
 only for the recipe chosen (bench/frontier.py). --val_split 0 compares on test and says so.
 """
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -25,11 +24,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
 
 from lib.errors import UserError  # noqa: E402
-from lib.training.checkpoint import config_differences  # noqa: E402
-from lib.training.config import make_config, resolve_config, saved_config  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from budget import folder_name, mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
+from budget import finished_run, folder_name, mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out reg_start, so a name keeps its meaning when defaults move.
@@ -84,17 +81,6 @@ def pm(mean_std, fmt="{:.2f}"):
     """'mean ± std' of a (mean, std) pair; '–' where there is nothing to compare with (no baseline, no short)."""
     mean, std = mean_std
     return "–" if math.isnan(mean) else f"{fmt.format(mean)} ± {fmt.format(std).lstrip('+')}"
-
-
-def check_same_run(run, kw):
-    """UserError unless the finished run folder `run` was trained with the settings kw would train."""
-    saved = saved_config(json.load(open(os.path.join(run, "config.json"))))
-    current = dataclasses.asdict(resolve_config(make_config(**kw)))
-    differ = [k for k in config_differences(saved, current) if k != "out_dir"]
-    if differ:
-        pairs = ", ".join(f"{k}={saved.get(k)!r}, here {current.get(k)!r}" for k in differ)
-        raise UserError(f"{run} was trained with other settings ({pairs}); give another --tag, or delete it to "
-                        "train it again")
 
 
 def parse_args(argv=None):
@@ -156,11 +142,8 @@ def main(argv=None):
                     flags = dict(flags, budget=None,
                                  time_budget=f"{args.budget * runs['baseline'][seed]['train_time_s']:.2f}s")
                 exp = f"{name}_s{seed}"
-                path = os.path.join(shared["out_dir"], exp, "summary.json")
-                if os.path.exists(path):  # finished earlier: reuse (delete the folder to re-run)
-                    s = json.load(open(path))
-                    check_same_run(os.path.dirname(path), dict(shared, **flags, seed=seed, exp_name=exp))
-                else:
+                s = finished_run(dict(shared, **flags, seed=seed, exp_name=exp))  # reused: same settings only
+                if s is None:
                     s = train(**shared, **flags, seed=seed, exp_name=exp, overwrite=True)
                 runs[name][seed] = s
                 print(f"seed {seed} {name:>14}: {metric[:-4]} {s[metric]:.2f}% in {s['train_time_s']:.1f} s "

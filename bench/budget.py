@@ -8,6 +8,7 @@ with every run's summary are written there too. Times are training time only (ev
 the progressive arm's throughput calibration included).
 """
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -15,10 +16,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib.training.config import TrainConfig, check_name, saved_config  # noqa: E402
+from lib.training.checkpoint import config_differences  # noqa: E402
+from lib.training.config import TrainConfig, check_name, make_config, resolve_config, saved_config  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
-from lib.records import write_text  # noqa: E402
+from lib.records import read_json, write_text  # noqa: E402
 
 ARMS = ("no", "yes", "short")
 
@@ -90,6 +92,22 @@ def run_arm(args, arm, seed, folder):
         if summary is not None:
             return summary
     return train(**kw)
+
+
+def finished_run(kw):
+    """Summary of the finished run in out_dir/exp_name when it was trained with kw's settings; None when there
+    is none; UserError when it was trained with others."""
+    run = os.path.join(kw["out_dir"], kw["exp_name"])
+    if not os.path.exists(os.path.join(run, "summary.json")):
+        return None
+    saved = saved_config(read_json(os.path.join(run, "config.json")))
+    current = dataclasses.asdict(resolve_config(make_config(**kw)))  # config.json holds resolved values
+    differ = [k for k in config_differences(saved, current) if k not in ("out_dir", "exp_name")]
+    if differ:
+        pairs = ", ".join(f"{k}={saved.get(k)!r}, here {current.get(k)!r}" for k in differ)
+        raise UserError(f"{run} holds a finished run with other settings ({pairs}); give another --tag or "
+                        f"--out_dir, or delete {run} to train it again")
+    return read_json(os.path.join(run, "summary.json"))
 
 
 # settings that must match for a finished run to stand in for a new one; the progressive arm is always trained

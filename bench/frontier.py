@@ -13,7 +13,6 @@ results.json (every run's summary and the statistics) and frontier.png into <out
 time only (evaluation excluded; the progressive arm's throughput calibration included).
 """
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -24,13 +23,12 @@ import matplotlib.pyplot as plt
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
 
-from lib.training.checkpoint import config_differences  # noqa: E402
-from lib.training.config import check_name, make_config, resolve_config, saved_config  # noqa: E402
+from lib.training.config import check_name  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.report import FRONTIER_KIND, hardware  # noqa: E402
-from budget import add_run_arguments, arm_settings, mean_std, reuse_run, run_arm  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, finished_run, mean_std, reuse_run, run_arm  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -80,22 +78,6 @@ def default_tag(args):
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     return (f"{check_name(args.dataset, '--dataset')}_w{args.width}_e{args.num_epochs}" + (f"_n{args.train_subset}" if args.train_subset else "")
             + (f"_v{args.val_split}" if args.val_split else "") + f"_{device}")
-
-
-def finished_run(kw):
-    """Summary of the finished run in out_dir/exp_name when it was trained with kw's settings; None when there
-    is none; UserError when it was trained with others."""
-    run = os.path.join(kw["out_dir"], kw["exp_name"])
-    if not os.path.exists(os.path.join(run, "summary.json")):
-        return None
-    saved = saved_config(read_json(os.path.join(run, "config.json")))
-    current = dataclasses.asdict(resolve_config(make_config(**kw)))  # config.json holds resolved values
-    differ = [k for k in config_differences(saved, current) if k not in ("out_dir", "exp_name")]
-    if differ:
-        pairs = ", ".join(f"{k}={saved.get(k)!r}, here {current.get(k)!r}" for k in differ)
-        raise UserError(f"{run} holds a finished run with other settings ({pairs}); give another --tag or "
-                        f"--out_dir, or delete {run} to train it again")
-    return read_json(os.path.join(run, "summary.json"))
 
 
 def reuse_folders(reuse_from, arm, seed, budget):

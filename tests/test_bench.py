@@ -168,7 +168,7 @@ def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path,
     assert results["table"]["short"]["test_acc"][0] == short["test_acc"]  # kept, not compared on
     capsys.readouterr()
     assert bench.main(common + ["--val_split", "0"]) == 2  # finished runs held out another split
-    assert "was trained with other settings (val_split=100, here 0)" in capsys.readouterr().err
+    assert "holds a finished run with other settings (val_split=100, here 0)" in capsys.readouterr().err
     # a recipe whose flags changed since its run finished is not passed off as the old run
     bench.RECIPES["short"] = dict(algo="short", label_smoothing=0.0)
     try:
