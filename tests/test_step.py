@@ -60,9 +60,10 @@ def test_stage_step_sets_the_learning_rate_it_is_given():
 def test_finite_check_flags_nan_on_cpu_every_n_steps():
     check = FiniteCheck(torch.device("cpu"), every=3)
     nan = torch.tensor(float("nan"))
-    assert check(1, nan) and check(2, nan)  # not a check step: nothing is read
-    assert not check(3, nan)
-    assert check(3, torch.tensor(1.0))
+    assert check(nan) and check(nan)  # calls 1, 2: not a check step, nothing is read
+    assert not check(nan)  # call 3
+    assert check(torch.tensor(1.0)) and check(torch.tensor(1.0)) and check(torch.tensor(1.0))  # 4, 5, 6
+    assert check(nan) and check(nan) and not check(nan)  # 7, 8, 9
 
 
 @pytest.mark.skipif(not CUDA, reason="CUDA graph capture needs a CUDA GPU")

@@ -14,7 +14,9 @@ class DeviceLoader:
 
     Training order is a permutation drawn from (seed, epoch) alone, so any epoch can be replayed
     (resume, determinism). With world_size > 1, every global batch of `batch_size` is split into
-    equal per-process slices, so each process sees its own shard of every epoch.
+    equal per-process slices, so each process sees its own shard of every epoch. A stage that steps
+    on `group` batches at once gets them as one batch of group * batch_size images, drawn from the
+    same order, so a run's position is always a count of `batch_size` batches whatever its stage.
     """
 
     def __init__(self, x, y, batch_size, device, seed=0, train=True, rank=0, world_size=1):
@@ -31,15 +33,21 @@ class DeviceLoader:
         shard = math.ceil(n / self.world_size)
         return math.ceil(shard / self.batch_size)
 
-    def batches(self, epoch=0, start=0):
-        """Yield (x_uint8, y) for this process, skipping the first `start` batches (resume mid-epoch)."""
+    def batches(self, epoch=0, start=0, group=1):
+        """Yield (x_uint8, y) for this process, skipping the first `start` batches (resume mid-epoch).
+
+        Training batches come `group` at a time as one batch (the epoch's last < group are left out,
+        so every batch has one shape); evaluation ignores `group`.
+        """
         n = len(self.y)
         if self.train:
+            if isinstance(group, bool) or not isinstance(group, int) or group < 1:
+                raise ValueError(f"group must be a whole number >= 1, got {group!r}")
             g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
             order = torch.randperm(n, generator=g).to(self.x.device)  # [N]
-            for i in range(start, len(self)):
-                lo = i * self.batch_size + self.rank * self.per_rank
-                idx = order[lo:lo + self.per_rank]
+            for i in range(start, len(self) - group + 1, group):
+                lo = [(i + j) * self.batch_size + self.rank * self.per_rank for j in range(group)]
+                idx = torch.cat([order[a:a + self.per_rank] for a in lo])  # [group * per_rank]
                 yield self.x[idx], self.y[idx]
         else:
             lo, hi = self.rank * math.ceil(n / self.world_size), (self.rank + 1) * math.ceil(n / self.world_size)

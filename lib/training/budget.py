@@ -1,4 +1,5 @@
 """Fitting a progressive schedule to a time budget: measured throughput per stage, then a pure plan."""
+import math
 import statistics
 import time
 
@@ -59,33 +60,35 @@ def check_time_budget(budget_s, calibration_s, smallest_epoch_s):
         )
 
 
-def measure_throughput(make_step, sizes, batches, steps, sync):
-    """Images/s of the training step each distinct (width, resolution) in sizes will run.
+def measure_throughput(make_step, keys, batches, steps, sync):
+    """Images/s of the training step each distinct (width, resolution, group) in keys will run.
 
-    make_step(width, resolution) -> step(x_uint8, y), one optimizer step on a fresh model; its
+    make_step(width, resolution, group) -> step(x_uint8, y), one optimizer step on a fresh model; its
     attribute `step` is the lib.training.step.StageStep behind it (its warm-up calls, where a CUDA graph is
-    captured, are run untimed and the capture time is reported). batches: an iterator of
-    (x_uint8, y) that may be cycled. Global RNG state is restored afterwards so calibration does not
-    change the run it plans. Throughput is one image over the median per-image step time, robust to
-    a passing load. Returns ({(w, r): images_per_s}, {(w, r): capture seconds}, seconds spent, steps timed).
+    captured, are run untimed and the capture time is reported). batches(group): an iterator of
+    (x_uint8, y) batches of `group` loader batches each, that may be cycled; a key of group g is timed
+    over ceil(steps / g) steps, the same images as group 1. Global RNG state is restored afterwards so
+    calibration does not change the run it plans. Throughput is one image over the median per-image
+    step time, robust to a passing load. Returns ({key: images_per_s}, {key: capture seconds},
+    seconds spent, steps timed).
     """
     t_start = time.perf_counter()
     table, capture, timed = {}, {}, 0
     with torch.random.fork_rng(devices=[]):
-        for w, r in dict.fromkeys(sizes):
-            step = make_step(w, r)
+        for w, r, g in dict.fromkeys(keys):
+            step, source = make_step(w, r, g), batches(g)
             for _ in range(max(WARMUP_STEPS, step.step.warmup_calls)):
-                step(*next(batches))
+                step(*next(source))
             step_s = []  # each step timed alone: the median ignores a step slowed by a passing load
-            for _ in range(steps):
-                x, y = next(batches)
+            for _ in range(max(1, math.ceil(steps / g))):
+                x, y = next(source)
                 sync()
                 t0 = time.perf_counter()
                 step(x, y)
                 sync()
                 step_s.append((time.perf_counter() - t0) / len(y))
-            table[(w, r)] = 1.0 / max(statistics.median(step_s), 1e-12)
-            capture[(w, r)] = step.step.capture_s
-            timed += steps
+            table[(w, r, g)] = 1.0 / max(statistics.median(step_s), 1e-12)
+            capture[(w, r, g)] = step.step.capture_s
+            timed += len(step_s)
             del step
     return table, capture, time.perf_counter() - t_start, timed

@@ -12,6 +12,7 @@ ALGOS = ("no", "yes", "short")  # full-size baseline / progressive / full-size f
 GROW_MODES = ("both", "width", "resolution")
 DEVICES = ("auto", "cpu", "cuda")
 SWITCHES = ("on", "off")
+STAGE_BATCH_MODES = ("fixed", "pixels", "auto")
 
 
 @dataclass
@@ -38,6 +39,7 @@ class TrainConfig:
     growth_warmup: float = 0.0  # epochs of LR re-warm-up after each growth (of the baseline's length); 0 = none
     lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
     reg_start: float = 0.0  # crop padding and label smoothing of the first stage, as a fraction of the full ones, rising with resolution to full (EfficientNetV2); 1 = constant
+    stage_batch: str = "fixed"  # fixed: every stage steps on --batch_size images; pixels: a low-resolution stage steps on whole batches holding a full-size step's pixels (4 at half resolution), LR scaled alike; auto: pixels where calibration measures it faster per image
     bn_recal: int = 0  # batches to re-estimate BN running statistics on after each resolution change; 0 = none
     seed: int = 0  # seeds weights, data order, augmentation and growth
     device: str = "auto"  # auto | cpu | cuda
@@ -74,7 +76,8 @@ RESUME_FREE_KEYS = ("resume", "overwrite", "quiet", "debug", "download", "device
 
 # Fields added after runs were first recorded, with the value that reproduces what those runs did when it is
 # not today's default; reading an older config.json or checkpoint fills them in (saved_config).
-ADDED_FIELDS = {"reg_start": 1.0}  # before --reg_start every stage was regularised alike
+ADDED_FIELDS = {"reg_start": 1.0,  # before --reg_start every stage was regularised alike
+                "stage_batch": "fixed"}  # before --stage_batch every stage stepped on --batch_size images
 
 
 def saved_config(saved):
@@ -108,7 +111,8 @@ def resolve_config(cfg):
     progressive = cfg.algo == "yes"
     schedule = (cfg.schedule or DEFAULT_SCHEDULE) if progressive else BASELINE_SCHEDULE
     return dataclasses.replace(cfg, exp_name=cfg.resolved_exp_name(), schedule=format_schedule(parse_schedule(schedule)),
-                               reg_start=cfg.reg_start if progressive else 1.0)  # one size: regularised alike
+                               reg_start=cfg.reg_start if progressive else 1.0,  # one size: regularised alike
+                               stage_batch=cfg.stage_batch if progressive else "fixed")  # and one batch size
 
 
 def parse_duration(text):
@@ -146,6 +150,8 @@ def check_config(cfg):
 
     if cfg.init not in GROWTH_RULES:
         raise UserError(f"unknown --init {cfg.init!r}; choose one of {', '.join(GROWTH_RULES)}")
+    if cfg.stage_batch not in STAGE_BATCH_MODES:
+        raise UserError(f"unknown --stage_batch {cfg.stage_batch!r}; choose one of {', '.join(STAGE_BATCH_MODES)}")
     if cfg.cuda_graphs not in SWITCHES:
         raise UserError(f"unknown --cuda_graphs {cfg.cuda_graphs!r}; choose on or off")
     if not isinstance(cfg.exp_name, str):

@@ -23,7 +23,7 @@ from ..records import append_jsonl, env_info, write_json
 from .rundir import CONFIG_NAME, ENV_NAME, METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
-from .schedule import lr_at, parse_schedule, reg_scale, restrict_growth, stage_sizes
+from .schedule import lr_at, parse_schedule, reg_scale, restrict_growth, stage_batch_multiples, stage_sizes
 from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, precision_for
 from .clock import TrainClock
 
@@ -79,48 +79,56 @@ class _Run:
             state["plan"] = self._calibrate() if timed else None
             self.model, self.optimizer = self._new_model(self.sizes[0][0])
             self._write_run_files()
-        self.state, spe = state, len(self.loader)
+        self.state, spe = state, len(self.loader)  # spe: batches of --batch_size per epoch
+        # batches of --batch_size each stage steps on at once (--stage_batch; the plan's choice under auto)
+        groups = (state["plan"] or {}).get("batch_multiples") or stage_batch_multiples(
+            cfg.stage_batch, self.sizes, self.spec.resolution, spe)
         sched = progress_plan(cfg, self.stages, spe, state["plan"])  # stage bounds, warm-ups, total steps
         clock = TrainClock(state["spent_s"], sched["total_steps"], sched["budget_s"], info, self.device)
         finite, bound = FiniteCheck(self.device, NAN_CHECK_EVERY[self.device.type]), QueueBound(self.device)
-        compiled_before = compilations() if cfg.compile else 0  # the counter is per process, not per run
-        batches = self._batches(state["epoch"], state["batch"])
-        epoch = self._start_epoch(*next(batches)[:2], clock)
-        bar = tqdm(total=spe * sched["run_epochs"], initial=state["step"], disable=not self._show(), leave=False)
+        self.compiled_before = compilations() if cfg.compile else 0  # the counter is per process, not per run
         p = clock.progress(state["step"])
+        group = groups[state["stage"]]
+        batches = self._batches(state["epoch"], state["batch"], group)
+        epoch = self._advance(self._start_epoch(state["epoch"], None, clock), next(batches), clock, p)
+        p = clock.progress(state["step"])
+        bar = tqdm(total=spe * sched["run_epochs"], initial=state["step"], disable=not self._show(), leave=False)
         # --- each stage: grow into it, build its step, train until its share of the run is spent ---
         for k in range(state["stage"], len(self.sizes)):
             step = self._enter_stage(k, clock, epoch, p)
             width, res = self.sizes[k]
             spec = self._regularisation(res)[0]  # this stage's augmentation (crop padding)
-            self.doing = f"training at width {width}, {res} px"
+            if groups[k] != group:  # this stage steps on another number of batches: regroup from the next image
+                group = groups[k]
+                batches = self._batches(epoch["index"], epoch["next"][0], group)
+                epoch = self._advance(epoch, next(batches), clock, p)
+                p = clock.progress(state["step"])
+            self.doing = f"training at width {width}, {res} px, {group * cfg.batch_size} images per step"
             while p < sched["bounds"][k]:
                 i, xb, yb = epoch["next"]
-                lr = lr_at(p, cfg.lr, sched["warmup_frac"], self._last_growth(), sched["rewarm_fracs"][k],
-                           (sched["bounds"][k - 1] if k else 0.0, sched["bounds"][k]) if cfg.lr_restart else None)
+                lr = group * lr_at(p, cfg.lr, sched["warmup_frac"], self._last_growth(), sched["rewarm_fracs"][k],
+                                   (sched["bounds"][k - 1] if k else 0.0, sched["bounds"][k]) if cfg.lr_restart
+                                   else None)  # scaled linearly with the step's batch
                 x = augment_batch(xb, spec, res, epoch["gen"], train=True).contiguous(memory_format=self.fmt)
                 loss, hits = step(x, yb, lr)  # [B, C, res, res] -> device scalars, no host sync
                 epoch["loss_sum"] += loss * len(yb)
                 epoch["correct"] += hits
                 epoch["seen"] += len(yb)
                 epoch["lr"] = lr
-                state["step"] += 1
+                state["step"] += group  # the run's position, in batches of --batch_size
                 state["stage_images"][k] += len(yb) * self.info.world_size
-                if not finite(state["step"], epoch["loss_sum"]):
+                if not finite(epoch["loss_sum"]):
                     raise UserError(f"loss became {loss.item()} at epoch {epoch['index'] + 1}, step {state['step']}; "
                                     f"lower --lr (now {cfg.lr:g}); {self._kept()}")
                 bound()
-                bar.update(1)
                 p = clock.progress(state["step"])
-                nxt = next(batches)
-                if nxt[0] != epoch["index"]:  # the epoch is complete: evaluate, record, checkpoint
-                    self._end_epoch(epoch, clock, p, compiled_before)
-                    epoch = self._start_epoch(nxt[0], nxt[1], clock)
-                else:
-                    epoch["next"] = nxt[1]
+                epoch = self._advance(epoch, next(batches), clock, p)  # a new epoch once this one is complete
+                if group > 1:  # an epoch's last batches, too few for a step, were passed over: count them
+                    p = clock.progress(state["step"])
+                bar.update(state["step"] - bar.n)
             state["capture_s"][k] += step.capture_s
         if epoch["seen"]:  # the run ended mid-epoch: record the part it trained
-            self._end_epoch(epoch, clock, p, compiled_before)
+            self._end_epoch(epoch, clock, p)
         clock.stop()
         state["stage_s"][state["stage"]] += clock.seconds() - state["stage_start_s"]
         state["spent_s"] = clock.seconds()
@@ -167,13 +175,13 @@ class _Run:
 
     def _calibrate(self):
         """Time the step each stage will run (captured where it will be), then plan; one plan for all ranks."""
-        def make_step(width, res):
+        def make_step(width, res, group):
             spec, criterion = self._regularisation(res)  # the stage's own augmentation costs what it costs
             step = self._new_step(*self._new_model(width), criterion, wrap=False)
 
-            def run(xb, yb):
+            def run(xb, yb):  # xb: group batches of --batch_size as one
                 x = augment_batch(xb, spec, res, None, train=True).contiguous(memory_format=self.fmt)
-                return step(x, yb, self.cfg.lr)
+                return step(x, yb, self.cfg.lr * group)
             run.step = step
             return run
 
@@ -211,12 +219,32 @@ class _Run:
             return recalibrate_bn(self.model, _plain_batches(self.loader, self.spec, res, self.fmt, cfg.bn_recal,
                                                              epoch_seed(cfg.seed, k, 99)))
 
-    def _batches(self, epoch, start):
-        """(epoch, (i, x_uint8, y)) forever, from batch `start` of `epoch` on."""
+    def _batches(self, epoch, start, group):
+        """(epoch, (i, x_uint8, y)) forever, from batch `start` of `epoch` on, `group` batches per step.
+
+        i counts batches of --batch_size, whatever the group: it is where a checkpoint resumes.
+        """
         while True:
-            for i, (xb, yb) in enumerate(self.loader.batches(epoch, start), start):
-                yield epoch, (i, xb, yb)
+            for j, (xb, yb) in enumerate(self.loader.batches(epoch, start, group)):
+                yield epoch, (start + j * group, xb, yb)
             epoch, start = epoch + 1, 0
+
+    def _advance(self, epoch, nxt, clock, p):
+        """The epoch that trains `nxt` (epoch index, (i, x, y)): this one, or a new one once this one is done.
+
+        A finished epoch is evaluated, recorded and checkpointed first (one that trained nothing is not).
+        The run's position (state["step"], in batches of --batch_size) then moves to the new epoch's start,
+        past any batches of the old one too few to make a step of several.
+        """
+        if nxt[0] == epoch["index"]:
+            epoch["next"] = nxt[1]
+            return epoch
+        self.state["step"] = nxt[0] * len(self.loader) + nxt[1][0]
+        if epoch["seen"]:
+            self._end_epoch(epoch, clock, p)
+        else:
+            clock.stop()
+        return self._start_epoch(nxt[0], nxt[1], clock)
 
     def _start_epoch(self, index, first, clock):
         """Running totals of an epoch; resuming mid-epoch (a growth checkpoint) restores this rank's own."""
@@ -234,7 +262,7 @@ class _Run:
         clock.start()
         return epoch
 
-    def _end_epoch(self, epoch, clock, p, compiled_before):
+    def _end_epoch(self, epoch, clock, p):
         state, info = self.state, self.info
         clock.stop()
         stats = dist.all_reduce_sum(torch.stack([epoch["loss_sum"].double(), epoch["correct"].double(),
@@ -256,7 +284,7 @@ class _Run:
                    images_per_s=stats[2].item() / max(epoch_s, 1e-9), eval_s=time.perf_counter() - t_eval,
                    progress=min(1.0, p), val_loss=val_loss, val_acc=val_acc)
         if self.cfg.compile:
-            row["compilations"] = compilations() - compiled_before  # graphs so far: one per stage is the goal
+            row["compilations"] = compilations() - self.compiled_before  # graphs so far: one per stage is the goal
         if not np.isfinite(row["train_loss"]):
             raise UserError(f"loss became {row['train_loss']} in epoch {row['epoch']}; lower --lr (now {self.cfg.lr:g}); "
                             f"{self._kept()}")

@@ -2,6 +2,7 @@
 import dataclasses
 import hashlib
 import itertools
+import math
 import os
 import random
 
@@ -14,8 +15,10 @@ from .config import parse_duration, saved_config
 from ..errors import UserError
 from ..growth.flops import TRAIN_FLOPS_MULTIPLIER, flops_per_image
 from ..records import rewrite_jsonl
-from .schedule import epochs_to_progress, stage_bounds, stage_epochs
+from .schedule import epochs_to_progress, stage_batch_multiples, stage_bounds, stage_epochs
 from .rundir import METRICS_NAME
+
+AUTO_BATCH_GAIN = 1.25  # --stage_batch auto fills a stage's step only if that buys >= 25 % more images/s
 
 
 def weights_digest(model):
@@ -42,23 +45,41 @@ def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, sync):
     """Measure each stage's images/s with the step it will run, then plan stage lengths to fit the budget.
 
     The calibration's own time, and each stage's measured capture time (spent again when the stage
-    builds its step), count against the budget.
+    builds its step), count against the budget. With --stage_batch auto, a low-resolution stage
+    steps on a full-size step's pixels only where that measured >= AUTO_BATCH_GAIN times its
+    images/s at --batch_size; the plan records the choice (batch_multiples) and the gains.
     """
-    batches = itertools.cycle(list(itertools.islice(loader.batches(0), cfg.calibration_steps + 2)))
-    full = (cfg.width, spec.resolution)
-    table, capture, calib_s, timed = measure_throughput(make_step, sizes + [full], batches,
-                                                        max(1, cfg.calibration_steps), sync)
-    ips = [table[s] * info.world_size for s in sizes]
+    full = (cfg.width, spec.resolution, 1)
+    filled = stage_batch_multiples("pixels", sizes, spec.resolution, len(loader))
+    if cfg.stage_batch == "fixed":
+        keys = [(w, r, 1) for w, r in sizes]
+    elif cfg.stage_batch == "pixels":
+        keys = [(w, r, m) for (w, r), m in zip(sizes, filled)]
+    else:  # auto: both, then choose
+        keys = [(w, r, 1) for w, r in sizes] + [(w, r, m) for (w, r), m in zip(sizes, filled) if m > 1]
+    steps = max(1, cfg.calibration_steps)
+    pools = {g: itertools.cycle(list(itertools.islice(loader.batches(0, group=g), math.ceil(steps / g) + 2)))
+             for g in {k[2] for k in keys + [full]}}
+    table, capture, calib_s, timed = measure_throughput(make_step, keys + [full], pools.__getitem__, steps, sync)
+    gains = [table[(w, r, m)] / table[(w, r, 1)] if (w, r, 1) in table and (w, r, m) in table and m > 1 else None
+             for (w, r), m in zip(sizes, filled)]
+    if cfg.stage_batch == "auto":
+        groups = [m if gain is not None and gain >= AUTO_BATCH_GAIN else 1 for m, gain in zip(filled, gains)]
+    else:
+        groups = [k[2] for k in keys]
+    chosen = [(w, r, g) for (w, r), g in zip(sizes, groups)]
+    ips = [table[k] * info.world_size for k in chosen]
     n_train = len(loader) * cfg.batch_size
     base_s = baseline_seconds(cfg.num_epochs, n_train, table[full] * info.world_size) + capture[full]
     total_s = cfg.budget * base_s if cfg.budget else parse_duration(cfg.time_budget)
     check_time_budget(total_s, calib_s, min(n_train / x for x in ips))
-    overhead = [capture[s] for s in sizes]
+    overhead = [capture[k] for k in chosen]
     plan = plan_budget(stages, ips, n_train, total_s - calib_s, overhead)
     return plan | dict(images_per_s=ips, capture_s=overhead, calibration_s=calib_s, calibration_steps=timed,
                        budget_s=total_s, train_budget_s=total_s - calib_s, baseline_predicted_s=base_s,
                        sizes=[list(s) for s in sizes], predicted_saving=1 - total_s / base_s,
-                       forward_flops_per_image=forward_flops(sizes, spec))
+                       forward_flops_per_image=forward_flops(sizes, spec), batch_multiples=groups,
+                       batch_multiple_gains=gains)
 
 
 def new_state(n_stages):

@@ -115,7 +115,7 @@ class StageStep:
 class FiniteCheck:
     """Stops a run whose running loss total stopped being finite, without a host sync on CUDA.
 
-    Every `every` steps it queues a copy of isfinite(total) into pinned host memory and reads the
+    Every `every` calls (one per optimizer step) it queues a copy of isfinite(total) into pinned host memory and reads the
     copy queued at the previous check, which the GPU has long finished: a NaN is caught within
     2 * every steps, and the step never waits for the GPU. On the CPU it checks at once.
     """
@@ -126,11 +126,12 @@ class FiniteCheck:
         if self.cuda:
             self.flags = [torch.ones((), dtype=torch.bool).pin_memory() for _ in range(2)]
             self.events = [None, None]
-        self.count = 0
+        self.count, self.calls = 0, 0
 
-    def __call__(self, step, total):
+    def __call__(self, total):
         """False once `total` (a device scalar) is known to be NaN or infinite."""
-        if step % self.every:
+        self.calls += 1
+        if self.calls % self.every:
             return True
         if not self.cuda:
             return bool(torch.isfinite(total))
