@@ -59,6 +59,8 @@ def add_run_arguments(p, val_help):
                    help="progressive arm's first-stage regularisation fraction (default: the library's)")
     p.add_argument("--stage_batch", default=None, choices=("fixed", "pixels", "auto"),
                    help="progressive arm's batch per stage (default: the library's)")
+    p.add_argument("--stage_batch_lr", default=None, choices=("sqrt", "linear", "none"),
+                   help="progressive arm's LR rule for a stage stepping on several batches (default: the library's)")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
                    help="timed steps per stage when the progressive arm plans its budget")
@@ -83,7 +85,8 @@ def arm_settings(args, arm, seed, folder):
     if arm == "yes":
         kw.update(schedule=args.schedule, grow=args.grow, **({"init": args.init} if args.init else {}),
                   **({"reg_start": args.reg_start} if args.reg_start is not None else {}),
-                  **({"stage_batch": args.stage_batch} if args.stage_batch is not None else {}))
+                  **({"stage_batch": args.stage_batch} if args.stage_batch is not None else {}),
+                  **({"stage_batch_lr": args.stage_batch_lr} if args.stage_batch_lr is not None else {}))
     return kw
 
 

@@ -46,6 +46,16 @@ def test_two_process_widening_budget_run_follows_one_plan(cifar_root, tmp_path):
     assert os.listdir(out) == ["ddp_budget"]
 
 
+def test_two_process_run_with_filled_low_resolution_steps_keeps_ranks_identical(cifar_root, tmp_path):
+    """--stage_batch pixels under torchrun: each rank joins its own shards of the grouped batches."""
+    out, ranks = _two_ranks(cifar_root, tmp_path, "pixels")
+    assert ranks[0]["weights_sha1"] == ranks[1]["weights_sha1"]
+    first = ranks[0]["stages"][0]  # 16 px of 32: steps of 4 batches of 40 (2 steps of an epoch's 10 batches)
+    assert first["resolution"] == 16 and first["images"] > 0 and first["images"] % 160 == 0
+    rows = [json.loads(line) for line in open(out / "ddp_pixels" / "metrics.jsonl")]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+
+
 def _main_first_worker(rank, port, folder, fail):
     import torch.distributed as tdist
 

@@ -69,6 +69,8 @@ def test_stage_batch_multiples_by_mode():
 def test_config_checks_and_records_stage_batch():
     with pytest.raises(UserError, match="unknown --stage_batch 'huge'; choose one of fixed, pixels, auto"):
         make_config(stage_batch="huge")
+    with pytest.raises(UserError, match="unknown --stage_batch_lr 'cube'; choose one of sqrt, linear, none"):
+        make_config(stage_batch_lr="cube")
     assert resolve_config(make_config(algo="short", budget=0.5, stage_batch="pixels")).stage_batch == "fixed"
     assert resolve_config(make_config(algo="yes", stage_batch="pixels")).stage_batch == "pixels"
     assert saved_config({"algo": "yes"})["stage_batch"] == "fixed"  # a run recorded before the flag
@@ -87,21 +89,23 @@ def _record_steps(monkeypatch):
     return seen
 
 
-def test_pixels_mode_steps_on_four_batches_at_half_resolution_with_the_lr_scaled(tiny_run, monkeypatch):
+@pytest.mark.parametrize("rule, factor", [("sqrt", 2.0), ("linear", 4.0), ("none", 1.0)])
+def test_pixels_mode_steps_on_four_batches_at_half_resolution_with_the_lr_scaled(tiny_run, monkeypatch, rule, factor):
     seen = _record_steps(monkeypatch)
     kw = dict(tiny_run, algo="yes", num_epochs=4, width=8, schedule=RES2)  # 400 images, 10 batches of 40
-    summary = train(**kw, exp_name="pix", stage_batch="pixels")
+    summary = train(**kw, exp_name="pix", stage_batch="pixels", stage_batch_lr=rule)
     low = [s for s in seen if s[1] == 16]
     full = [s for s in seen if s[1] == 32]
     assert low and full and {s[0] for s in low} == {160} and {s[0] for s in full} == {40}
-    assert all(lr <= 4 * kw["lr"] + 1e-12 for _, _, lr in low) and max(lr for _, _, lr in low) > kw["lr"]
+    peak = max(lr for _, _, lr in low) / factor  # the unscaled schedule peaks at --lr after the warm-up
+    assert 0.8 * kw["lr"] < peak <= kw["lr"] + 1e-12
     assert all(lr <= kw["lr"] + 1e-12 for _, _, lr in full)
     rows = read_jsonl(os.path.join(kw["out_dir"], "pix", "metrics.jsonl"))
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]  # every epoch recorded once, across the regrouping
     assert summary["stages"][0]["images"] == 160 * len(low) and summary["stages"][1]["images"] == 40 * len(full)
     seen.clear()
-    train(**kw, exp_name="fixed")  # the default keeps one batch size
-    assert {s[0] for s in seen} == {40}
+    train(**kw, exp_name="fixed")  # the default keeps one batch size and the plain learning rate
+    assert {s[0] for s in seen} == {40} and max(lr for _, _, lr in seen) <= kw["lr"] + 1e-12
 
 
 class Crash(Exception):

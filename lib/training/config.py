@@ -13,6 +13,7 @@ GROW_MODES = ("both", "width", "resolution")
 DEVICES = ("auto", "cpu", "cuda")
 SWITCHES = ("on", "off")
 STAGE_BATCH_MODES = ("fixed", "pixels", "auto")
+STAGE_BATCH_LR_RULES = ("sqrt", "linear", "none")
 
 
 @dataclass
@@ -39,7 +40,8 @@ class TrainConfig:
     growth_warmup: float = 0.0  # epochs of LR re-warm-up after each growth (of the baseline's length); 0 = none
     lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
     reg_start: float = 0.0  # crop padding and label smoothing of the first stage, as a fraction of the full ones, rising with resolution to full (EfficientNetV2); 1 = constant
-    stage_batch: str = "fixed"  # fixed: every stage steps on --batch_size images; pixels: a low-resolution stage steps on whole batches holding a full-size step's pixels (4 at half resolution), LR scaled alike; auto: pixels where calibration measures it faster per image
+    stage_batch: str = "fixed"  # fixed: every stage steps on --batch_size images; pixels: a low-resolution stage steps on m whole batches holding a full-size step's pixels (m = 4 at half resolution); auto: pixels where calibration measures it faster per image
+    stage_batch_lr: str = "sqrt"  # learning rate of a stage stepping on m batches: sqrt: lr x sqrt(m); linear: lr x m; none: lr
     bn_recal: int = 0  # batches to re-estimate BN running statistics on after each resolution change; 0 = none
     seed: int = 0  # seeds weights, data order, augmentation and growth
     device: str = "auto"  # auto | cpu | cuda
@@ -152,6 +154,8 @@ def check_config(cfg):
         raise UserError(f"unknown --init {cfg.init!r}; choose one of {', '.join(GROWTH_RULES)}")
     if cfg.stage_batch not in STAGE_BATCH_MODES:
         raise UserError(f"unknown --stage_batch {cfg.stage_batch!r}; choose one of {', '.join(STAGE_BATCH_MODES)}")
+    if cfg.stage_batch_lr not in STAGE_BATCH_LR_RULES:
+        raise UserError(f"unknown --stage_batch_lr {cfg.stage_batch_lr!r}; choose one of {', '.join(STAGE_BATCH_LR_RULES)}")
     if cfg.cuda_graphs not in SWITCHES:
         raise UserError(f"unknown --cuda_graphs {cfg.cuda_graphs!r}; choose on or off")
     if not isinstance(cfg.exp_name, str):

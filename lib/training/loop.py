@@ -23,7 +23,8 @@ from ..records import append_jsonl, env_info, write_json
 from .rundir import CONFIG_NAME, ENV_NAME, METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
-from .schedule import lr_at, parse_schedule, reg_scale, restrict_growth, stage_batch_multiples, stage_sizes
+from .schedule import (batch_lr_factor, lr_at, parse_schedule, reg_scale, restrict_growth, stage_batch_multiples,
+                       stage_sizes)
 from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, precision_for
 from .clock import TrainClock
 
@@ -103,12 +104,13 @@ class _Run:
                 batches = self._batches(epoch["index"], epoch["next"][0], group)
                 epoch = self._advance(epoch, next(batches), clock, p)
                 p = clock.progress(state["step"])
+            lr_scale = batch_lr_factor(group, cfg.stage_batch_lr)  # the step's batch is group x --batch_size
             self.doing = f"training at width {width}, {res} px, {group * cfg.batch_size} images per step"
             while p < sched["bounds"][k]:
                 i, xb, yb = epoch["next"]
-                lr = group * lr_at(p, cfg.lr, sched["warmup_frac"], self._last_growth(), sched["rewarm_fracs"][k],
-                                   (sched["bounds"][k - 1] if k else 0.0, sched["bounds"][k]) if cfg.lr_restart
-                                   else None)  # scaled linearly with the step's batch
+                lr = lr_scale * lr_at(p, cfg.lr, sched["warmup_frac"], self._last_growth(), sched["rewarm_fracs"][k],
+                                      (sched["bounds"][k - 1] if k else 0.0, sched["bounds"][k]) if cfg.lr_restart
+                                      else None)
                 x = augment_batch(xb, spec, res, epoch["gen"], train=True).contiguous(memory_format=self.fmt)
                 loss, hits = step(x, yb, lr)  # [B, C, res, res] -> device scalars, no host sync
                 epoch["loss_sum"] += loss * len(yb)
@@ -181,7 +183,7 @@ class _Run:
 
             def run(xb, yb):  # xb: group batches of --batch_size as one
                 x = augment_batch(xb, spec, res, None, train=True).contiguous(memory_format=self.fmt)
-                return step(x, yb, self.cfg.lr * group)
+                return step(x, yb, self.cfg.lr * batch_lr_factor(group, self.cfg.stage_batch_lr))
             run.step = step
             return run
 

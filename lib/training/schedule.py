@@ -213,6 +213,13 @@ def batch_multiple(res, full_res, most=None):
     return m if most is None else max(1, min(m, most))
 
 
+def batch_lr_factor(m, rule):
+    """Learning-rate multiplier of a step on m batches: sqrt(m) keeps the gradient noise's scale (Hoffer et al.,
+    2017); m is the linear scaling rule (Goyal et al., 2017), which overshoots once the LR is near its stable
+    limit (README, "GPU and multi-GPU"); 1 leaves the rate alone."""
+    return {"sqrt": math.sqrt(m), "linear": float(m), "none": 1.0}[rule]
+
+
 def stage_batch_multiples(mode, sizes, full_res, most=None):
     """Batches per step of each stage before any measurement: 'pixels' fills them, 'fixed' and 'auto' keep 1.
 
