@@ -57,7 +57,7 @@ RECIPES = {
     "ramp5_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24",
                        reg_start=0.0),
     # a larger batch at low resolution: 16 px steps on 4 batches (a full-size step's pixels), the LR scaled by
-    # sqrt(4), 4 (linear rule) or not at all; auto fills a stage only where the calibration measures it faster
+    # 4 (linear rule), sqrt(4) or not at all; auto fills a stage only where the calibration measures it faster
     "res3_reg0_pix": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_batch="pixels",
                           stage_batch_lr="linear"),
     "res3_reg0_pix_sqrt": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0,
@@ -65,7 +65,7 @@ RECIPES = {
     "res3_reg0_pix_none": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0,
                                stage_batch="pixels", stage_batch_lr="none"),
     "res3_reg0_auto": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_batch="auto",
-                           stage_batch_lr="sqrt"),
+                           stage_batch_lr="none"),
     # a higher starting resolution (20 -> 24 -> 32 px)
     "res3_hi": dict(algo="yes", schedule="1/0.625:0.3,1/0.75:0.3,1/1:0.4", reg_start=1.0),
     # FixRes-style: most of training below the test resolution, a short last stage at it

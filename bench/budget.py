@@ -59,7 +59,7 @@ def add_run_arguments(p, val_help):
                    help="progressive arm's first-stage regularisation fraction (default: the library's)")
     p.add_argument("--stage_batch", default=None, choices=("fixed", "pixels", "auto"),
                    help="progressive arm's batch per stage (default: the library's)")
-    p.add_argument("--stage_batch_lr", default=None, choices=("sqrt", "linear", "none"),
+    p.add_argument("--stage_batch_lr", default=None, choices=("none", "sqrt", "linear"),
                    help="progressive arm's LR rule for a stage stepping on several batches (default: the library's)")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,

@@ -69,7 +69,7 @@ def test_stage_batch_multiples_by_mode():
 def test_config_checks_and_records_stage_batch():
     with pytest.raises(UserError, match="unknown --stage_batch 'huge'; choose one of fixed, pixels, auto"):
         make_config(stage_batch="huge")
-    with pytest.raises(UserError, match="unknown --stage_batch_lr 'cube'; choose one of sqrt, linear, none"):
+    with pytest.raises(UserError, match="unknown --stage_batch_lr 'cube'; choose one of none, sqrt, linear"):
         make_config(stage_batch_lr="cube")
     assert resolve_config(make_config(algo="short", budget=0.5, stage_batch="pixels")).stage_batch == "fixed"
     assert resolve_config(make_config(algo="yes", stage_batch="pixels")).stage_batch == "pixels"

@@ -13,7 +13,7 @@ GROW_MODES = ("both", "width", "resolution")
 DEVICES = ("auto", "cpu", "cuda")
 SWITCHES = ("on", "off")
 STAGE_BATCH_MODES = ("fixed", "pixels", "auto")
-STAGE_BATCH_LR_RULES = ("sqrt", "linear", "none")
+STAGE_BATCH_LR_RULES = ("none", "sqrt", "linear")
 
 
 @dataclass
@@ -41,7 +41,7 @@ class TrainConfig:
     lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
     reg_start: float = 0.0  # crop padding and label smoothing of the first stage, as a fraction of the full ones, rising with resolution to full (EfficientNetV2); 1 = constant
     stage_batch: str = "fixed"  # fixed: every stage steps on --batch_size images; pixels: a low-resolution stage steps on m whole batches holding a full-size step's pixels (m = 4 at half resolution); auto: pixels where calibration measures it faster per image
-    stage_batch_lr: str = "sqrt"  # learning rate of a stage stepping on m batches: sqrt: lr x sqrt(m); linear: lr x m; none: lr
+    stage_batch_lr: str = "none"  # learning rate of a stage stepping on m batches: none: lr (best on validation); sqrt: lr x sqrt(m); linear: lr x m
     bn_recal: int = 0  # batches to re-estimate BN running statistics on after each resolution change; 0 = none
     seed: int = 0  # seeds weights, data order, augmentation and growth
     device: str = "auto"  # auto | cpu | cuda

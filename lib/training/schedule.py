@@ -214,9 +214,9 @@ def batch_multiple(res, full_res, most=None):
 
 
 def batch_lr_factor(m, rule):
-    """Learning-rate multiplier of a step on m batches: sqrt(m) keeps the gradient noise's scale (Hoffer et al.,
-    2017); m is the linear scaling rule (Goyal et al., 2017), which overshoots once the LR is near its stable
-    limit (README, "GPU and multi-GPU"); 1 leaves the rate alone."""
+    """Learning-rate multiplier of a step on m batches: 1 leaves the rate alone; sqrt(m) keeps the gradient
+    noise's scale (Hoffer et al., 2017); m is the linear scaling rule (Goyal et al., 2017). Near the rate's
+    stability limit the larger rates stall early training (README, "GPU and multi-GPU")."""
     return {"sqrt": math.sqrt(m), "linear": float(m), "none": 1.0}[rule]
 
 
