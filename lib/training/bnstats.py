@@ -2,6 +2,8 @@
 import torch
 from torch import nn
 
+from ..data.augment import augment_batch
+
 
 def recalibrate_bn(model, batches):
     """Reset every BatchNorm's running mean/var and re-estimate them as a plain average over `batches`.
@@ -27,3 +29,10 @@ def recalibrate_bn(model, batches):
         m.momentum = momentum
     model.train(was_training)
     return used
+
+
+def plain_batches(loader, spec, resolution, fmt, n, seed):
+    """Up to n seeded random training batches, unaugmented, at `resolution`: [B, C, res, res] each."""
+    order = torch.randperm(len(loader.y), generator=torch.Generator().manual_seed(seed))[:n * loader.per_rank]
+    for chunk in order.to(loader.x.device).split(loader.per_rank):
+        yield augment_batch(loader.x[chunk], spec, resolution, None, train=False).contiguous(memory_format=fmt)

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as dist
 from ..data.augment import augment_batch
-from .bnstats import recalibrate_bn
+from .bnstats import plain_batches, recalibrate_bn
 from .checkpoint import CHECKPOINT_NAME, save_checkpoint
 from .config import TrainConfig, make_config, resolve_config
 from ..errors import UserError
@@ -27,6 +27,7 @@ from .schedule import (batch_lr_factor, lr_at, parse_schedule, reg_scale, restri
                        stage_sizes)
 from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, precision_for
 from .clock import TrainClock
+from .evaluate import evaluate
 
 NAN_CHECK_EVERY = {"cpu": 1, "cuda": 25}  # steps between finite-loss checks (never a host sync on CUDA)
 EVAL_BATCH = 1024  # images per evaluation batch
@@ -218,7 +219,7 @@ class _Run:
             return 0
         self.doing = f"re-estimating BN statistics at {res} px"
         with self.amp():
-            return recalibrate_bn(self.model, _plain_batches(self.loader, self.spec, res, self.fmt, cfg.bn_recal,
+            return recalibrate_bn(self.model, plain_batches(self.loader, self.spec, res, self.fmt, cfg.bn_recal,
                                                              epoch_seed(cfg.seed, k, 99)))
 
     def _batches(self, epoch, start, group):
@@ -334,34 +335,6 @@ class _Run:
         if self.state["checkpoint_epoch"] is None:
             return "no checkpoint was written yet"
         return f"the last good checkpoint (epoch {self.state['checkpoint_epoch']}) is kept in {self.run_dir}"
-
-
-def evaluate(model, loader, spec, criterion, amp, fmt, info):
-    """(mean loss, accuracy in %) of `model` on a loader's split at the dataset's full resolution."""
-    was_training = model.training
-    model.eval()
-    device = loader.y.device
-    loss_sum, correct = torch.zeros((), dtype=torch.float64, device=device), torch.zeros((), dtype=torch.float64, device=device)
-    count = 0
-    with torch.no_grad():
-        for xb, yb in loader.batches():
-            x = augment_batch(xb, spec, spec.resolution, None, train=False).contiguous(memory_format=fmt)
-            with amp():
-                out = model(x)
-            loss_sum += criterion(out.float(), yb).double() * len(yb)
-            correct += (out.argmax(1) == yb).sum()
-            count += len(yb)
-    model.train(was_training)
-    totals = dist.all_reduce_sum(torch.stack([loss_sum, correct,
-                                              torch.tensor(float(count), dtype=torch.float64, device=device)]), info)
-    return totals[0].item() / totals[2].item(), 100 * totals[1].item() / totals[2].item()
-
-
-def _plain_batches(loader, spec, resolution, fmt, n, seed):
-    """Up to n seeded random training batches, unaugmented, at `resolution`: [B, C, res, res] each."""
-    order = torch.randperm(len(loader.y), generator=torch.Generator().manual_seed(seed))[:n * loader.per_rank]
-    for chunk in order.to(loader.x.device).split(loader.per_rank):
-        yield augment_batch(loader.x[chunk], spec, resolution, None, train=False).contiguous(memory_format=fmt)
 
 
 def _pick_device(name):
