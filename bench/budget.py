@@ -17,12 +17,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lib.training.checkpoint import config_differences  # noqa: E402
-from lib.training.config import TrainConfig, check_name, make_config, resolve_config, saved_config  # noqa: E402
+from lib.training.config import (STAGE_BATCH_LR_RULES, STAGE_BATCH_MODES, TrainConfig, check_name,  # noqa: E402
+                                 make_config, resolve_config, saved_config)
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 
 ARMS = ("no", "yes", "short")
+RECIPE_FLAGS = ("reg_start", "stage_batch", "stage_batch_lr")  # the progressive arm's; None = the library's default
 
 
 def parse_args(argv=None):
@@ -57,9 +59,9 @@ def add_run_arguments(p, val_help):
     p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
     p.add_argument("--reg_start", type=float, default=None,
                    help="progressive arm's first-stage regularisation fraction (default: the library's)")
-    p.add_argument("--stage_batch", default=None, choices=("fixed", "pixels", "auto"),
+    p.add_argument("--stage_batch", default=None, choices=STAGE_BATCH_MODES,
                    help="progressive arm's batch per stage (default: the library's)")
-    p.add_argument("--stage_batch_lr", default=None, choices=("none", "sqrt", "linear"),
+    p.add_argument("--stage_batch_lr", default=None, choices=STAGE_BATCH_LR_RULES,
                    help="progressive arm's LR rule for a stage stepping on several batches (default: the library's)")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
@@ -84,9 +86,7 @@ def arm_settings(args, arm, seed, folder):
         kw["budget"] = args.budget
     if arm == "yes":
         kw.update(schedule=args.schedule, grow=args.grow, **({"init": args.init} if args.init else {}),
-                  **({"reg_start": args.reg_start} if args.reg_start is not None else {}),
-                  **({"stage_batch": args.stage_batch} if args.stage_batch is not None else {}),
-                  **({"stage_batch_lr": args.stage_batch_lr} if args.stage_batch_lr is not None else {}))
+                  **{k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None})
     return kw
 
 

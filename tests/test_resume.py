@@ -68,8 +68,13 @@ class Crash(Exception):
     pass
 
 
-def test_crash_right_after_growth_checkpoint_resumes_identically(tiny_run, monkeypatch):
-    kw = dict(tiny_run, algo="yes", num_epochs=4, width=8)
+@pytest.mark.parametrize("recipe", [
+    {},  # the default recipe
+    # the 16 px stage steps on 4 batches (--stage_batch pixels): the growth regroups the epoch's remaining batches
+    dict(schedule="1/0.5:0.35,1/1:0.65", stage_batch="pixels"),
+])
+def test_crash_right_after_growth_checkpoint_resumes_identically(tiny_run, monkeypatch, recipe):
+    kw = dict(tiny_run, algo="yes", num_epochs=4, width=8, **recipe)
     reference = train(**kw, exp_name="ref")
     real_save = train_module.save_checkpoint
 

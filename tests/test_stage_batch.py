@@ -1,4 +1,6 @@
-"""A larger batch at low resolution (--stage_batch): grouped loader batches, the multiples, the loop and the plan."""
+"""A larger batch at low resolution (--stage_batch): grouped loader batches, the multiples, the loop and the plan.
+
+Resuming at the growth out of a filled stage: tests/test_resume.py."""
 import os
 
 import pytest
@@ -14,7 +16,6 @@ from lib.training.loop import train
 from lib.training.runstate import AUTO_BATCH_GAIN
 from lib.training.schedule import batch_multiple, stage_batch_multiples
 
-TIMING_KEYS = {"epoch_train_s", "elapsed_train_s", "images_per_s", "eval_s"}
 RES2 = "1/0.5:0.5,1/1:0.5"  # 16 px (4 batches per step when filled), then 32 px
 
 
@@ -106,31 +107,6 @@ def test_pixels_mode_steps_on_four_batches_at_half_resolution_with_the_lr_scaled
     seen.clear()
     train(**kw, exp_name="fixed")  # the default keeps one batch size and the plain learning rate
     assert {s[0] for s in seen} == {40} and max(lr for _, _, lr in seen) <= kw["lr"] + 1e-12
-
-
-class Crash(Exception):
-    pass
-
-
-def test_resume_at_the_growth_out_of_a_filled_stage_matches_an_uninterrupted_run(tiny_run, monkeypatch):
-    kw = dict(tiny_run, algo="yes", num_epochs=4, width=8, schedule="1/0.5:0.35,1/1:0.65", stage_batch="pixels")
-    reference = train(**kw, exp_name="ref")
-    real_save = loop_module.save_checkpoint
-
-    def save_then_crash(path, state):
-        real_save(path, state)
-        if state["partial"] is not None:  # the growth checkpoint (mid-epoch)
-            raise Crash
-
-    monkeypatch.setattr(loop_module, "save_checkpoint", save_then_crash)
-    with pytest.raises(Crash):
-        train(**kw, exp_name="crash")
-    monkeypatch.setattr(loop_module, "save_checkpoint", real_save)
-    resumed = train(**kw, exp_name="crash", resume=True)
-    assert resumed["weights_sha1"] == reference["weights_sha1"]
-    rows = [[{k: v for k, v in r.items() if k not in TIMING_KEYS}
-             for r in read_jsonl(os.path.join(kw["out_dir"], name, "metrics.jsonl"))] for name in ("ref", "crash")]
-    assert rows[0] == rows[1]
 
 
 @pytest.mark.parametrize("gain, chosen", [(2.0, [4, 1]), (AUTO_BATCH_GAIN - 0.05, [1, 1])])

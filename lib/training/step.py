@@ -115,9 +115,9 @@ class StageStep:
 class FiniteCheck:
     """Stops a run whose running loss total stopped being finite, without a host sync on CUDA.
 
-    Every `every` calls (one per optimizer step) it queues a copy of isfinite(total) into pinned host memory and reads the
-    copy queued at the previous check, which the GPU has long finished: a NaN is caught within
-    2 * every steps, and the step never waits for the GPU. On the CPU it checks at once.
+    Every `every` calls (one per optimizer step) it queues a copy of isfinite(total) into pinned host
+    memory and reads the copy queued at the previous check, which the GPU has long finished: a NaN is
+    caught within 2 * every steps, and the step never waits for the GPU. On the CPU it checks at once.
     """
 
     def __init__(self, device, every):
