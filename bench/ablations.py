@@ -84,6 +84,9 @@ RECIPES = {
     "both3_zero": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="zero", reg_start=1.0),
     "both3_fresh": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh", reg_start=1.0),
     "both3_random": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="random", reg_start=1.0),
+    # width growth (fresh new units) on top of the regularisation that grows with resolution
+    "both3_fresh_reg0": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh", reg_start=0.0),
+    "mild_fresh_reg0": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh", reg_start=0.0),
 }
 
 
