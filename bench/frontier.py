@@ -28,7 +28,8 @@ from lib.training.config import check_name  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
-from lib.reporting.report import FRONTIER_KIND, hardware  # noqa: E402
+from lib.reporting.report import hardware  # noqa: E402
+from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
 from budget import add_run_arguments, arm_settings, finished_run, mean_std, reuse_run, run_arm  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures

@@ -166,6 +166,8 @@ def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path,
     short = results["runs"]["short"]["0"]
     assert results["table"]["short"]["acc"][0] == short["val_acc"]
     assert results["table"]["short"]["test_acc"][0] == short["test_acc"]  # kept, not compared on
+    assert results["table"]["short"]["train_time_s"][0] == short["train_time_s"]
+    assert f"| {short['train_time_s']:.1f} ± 0.0 |" in table  # the time each arm took, beside its accuracy
     capsys.readouterr()
     assert bench.main(common + ["--val_split", "0"]) == 2  # finished runs held out another split
     assert "holds a finished run with other settings (val_split=100, here 0)" in capsys.readouterr().err

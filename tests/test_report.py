@@ -1,4 +1,4 @@
-"""lib.reporting.report: hand-made run records give the right comparison and results tables."""
+"""lib.reporting.report and .results_files: hand-made run records give the right comparison and results tables."""
 import dataclasses
 import json
 import math
@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from lib.reporting import report  # noqa: E402
+from lib.reporting import report, results_files  # noqa: E402
 from lib.training.config import make_config, resolve_config  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 
@@ -100,8 +100,8 @@ def test_results_table_lists_every_published_dataset(runs):
 
 def test_write_results_files(runs, tmp_path):
     out = tmp_path / "results"
-    table, paths = report.build_results(str(runs), str(out))
-    assert sorted(os.listdir(out)) == sorted(report.RESULT_FILES)
+    table, paths = results_files.build_results(str(runs), str(out))
+    assert sorted(os.listdir(out)) == sorted(results_files.RESULT_FILES)
     md = open(paths["results.md"]).read()
     assert not md.startswith("**INCOMPLETE")
     row = next(line for line in md.splitlines() if line.startswith("| cifar10 ") and "88.5" in line)
@@ -115,19 +115,19 @@ def test_write_results_files(runs, tmp_path):
     assert back["time_saved_pct"].dropna().round(6).tolist() == table["time_saved_pct"].dropna().round(6).tolist()
     with open(paths["results.png"], "rb") as f:
         assert f.read(4) == b"\x89PNG"
-    _, paths = report.build_results(str(runs), str(out), incomplete="cifar100,tinyimagenet")
+    _, paths = results_files.build_results(str(runs), str(out), incomplete="cifar100,tinyimagenet")
     assert open(paths["results.md"]).readline().startswith("**INCOMPLETE: no result for cifar100, tinyimagenet")
 
 
 def test_write_results_never_replaces_a_file_it_did_not_write(runs, tmp_path):
     out = tmp_path / "results"
-    report.build_results(str(runs), str(out))
-    report.build_results(str(runs), str(out))  # its own files are replaced
+    results_files.build_results(str(runs), str(out))
+    results_files.build_results(str(runs), str(out))  # its own files are replaced
     (out / "results.csv").write_text("my,own,table\n")
     with pytest.raises(UserError, match="results.csv: not written by this project's results table"):
-        report.build_results(str(runs), str(out))
+        results_files.build_results(str(runs), str(out))
     assert (out / "results.csv").read_text() == "my,own,table\n"
-    assert sorted(os.listdir(out)) == sorted(report.RESULT_FILES)
+    assert sorted(os.listdir(out)) == sorted(results_files.RESULT_FILES)
 
 
 def test_run_arm_neither_reads_nor_replaces_a_folder_that_is_not_a_run(tmp_path):
@@ -174,15 +174,15 @@ def test_results_include_the_newest_frontier(runs, tmp_path):
         (folder / "results.json").write_text(json.dumps(dict(FRONTIER_RESULTS, title=title)))
     os.utime(older / "results.json", (1, 1))
     (runs / "frontier" / "results.json").write_text(json.dumps(dict(kind="ablations")))  # not a frontier
-    assert report.find_frontier(str(runs))[0] == str(newer)
-    _, paths = report.build_results(str(runs), str(out))
-    assert sorted(os.listdir(out)) == sorted(report.RESULT_FILES + (report.FRONTIER_FILE,))
+    assert results_files.find_frontier(str(runs))[0] == str(newer)
+    _, paths = results_files.build_results(str(runs), str(out))
+    assert sorted(os.listdir(out)) == sorted(results_files.RESULT_FILES + (results_files.FRONTIER_FILE,))
     md = open(paths["results.md"]).read()
     assert f"From `{newer}`" in md and "3 budgets, seeds 0" in md and "![accuracy against training time](frontier.png)" in md
-    with open(paths[report.FRONTIER_FILE], "rb") as f:
+    with open(paths[results_files.FRONTIER_FILE], "rb") as f:
         assert f.read(4) == b"\x89PNG"
-    _, paths = report.build_results(str(runs), str(out), frontier_dir=str(tmp_path / "elsewhere"))
-    assert not os.path.exists(out / report.FRONTIER_FILE)  # no frontier there: the old figure is removed
+    _, paths = results_files.build_results(str(runs), str(out), frontier_dir=str(tmp_path / "elsewhere"))
+    assert not os.path.exists(out / results_files.FRONTIER_FILE)  # no frontier there: the old figure is removed
     assert "Accuracy against training time" not in open(paths["results.md"]).read()
 
 
