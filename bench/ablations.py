@@ -166,7 +166,7 @@ def main(argv=None):
         return 2
     base, short = runs.get("baseline", {}), runs.get("short", {})
     lines = [f"| recipe | flags | budget | seeds | {metric[:-4]} acc % (mean ± std) | vs baseline (pt) | "
-             "vs short (pt) | train time (s) | time ratio | epochs of images |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "vs short (pt) | train time (s) | time ratio | epochs of images |", "|" + "---|" * 10]
     table = {}
     for name, by_seed in runs.items():
         acc = stats([s[metric] for s in by_seed.values()])
@@ -176,12 +176,11 @@ def main(argv=None):
         ratio = stats([s["train_time_s"] / base[k]["train_time_s"] for k, s in by_seed.items() if k in base])
         epochs = stats([s["epochs_equivalent"] for s in by_seed.values()])
         flags = "algo=no" if name == "baseline" else " ".join(f"{k}={v}" for k, v in RECIPES[name].items())
-        table[name] = dict(metric=metric, acc=acc, vs_baseline=d_base, vs_short=d_short, train_time_s=seconds, time_ratio=ratio,
-                           epochs=epochs, test_acc=stats([s["test_acc"] for s in by_seed.values()]))
+        table[name] = dict(metric=metric, acc=acc, vs_baseline=d_base, vs_short=d_short, train_time_s=seconds,
+                           time_ratio=ratio, epochs=epochs, test_acc=stats([s["test_acc"] for s in by_seed.values()]))
         lines.append(f"| {name} | {flags} | {'1' if name == 'baseline' else f'{args.budget:g}'} | {len(by_seed)} | "
                      f"{pm(acc)} | {pm(d_base, '{:+.2f}')} | {pm(d_short, '{:+.2f}')} | {pm(seconds, '{:.1f}')} | "
-                     f"{pm(ratio, '{:.3f}')} | "
-                     f"{epochs[0]:.1f} |")
+                     f"{pm(ratio, '{:.3f}')} | {epochs[0]:.1f} |")
     timing = ("progressive arms get --budget (the planner's estimate of the baseline's time)" if args.calibrated or
               args.no_baseline else f"progressive arms get {args.budget:g} x the measured time of the same seed's "
               f"baseline as --time_budget; short trains {args.budget:g} x the epochs")
