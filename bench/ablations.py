@@ -87,6 +87,8 @@ RECIPES = {
     # width growth (fresh new units) on top of the regularisation that grows with resolution
     "both3_fresh_reg0": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh", reg_start=0.0),
     "mild_fresh_reg0": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh", reg_start=0.0),
+    # nearer convergence: more of the epochs at full size (60 %), growing regularisation
+    "res3_full60_reg0": dict(algo="yes", schedule="1/0.5:0.2,1/0.75:0.2,1/1:0.6", reg_start=0.0),
 }
 
 
