@@ -50,6 +50,9 @@ def add_run_arguments(p, val_help):
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--batch_size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--warmup_epochs", type=float, default=TrainConfig.warmup_epochs,
+                   help="epochs of linear LR warm-up; a small training set at a large batch takes few steps per "
+                        "epoch and may need more")
     p.add_argument("--train_subset", type=int, default=10000)
     p.add_argument("--test_subset", type=int, default=0)
     p.add_argument("--val_split", type=int, default=0, help=val_help)
@@ -78,7 +81,8 @@ def mean_std(xs):
 def arm_settings(args, arm, seed, folder):
     """lib.train keywords of one arm and seed, trained into folder/<arm>_s<seed>."""
     kw = dict(dataset=args.dataset, data_root=args.data_root, out_dir=folder, exp_name=f"{arm}_s{seed}", algo=arm,
-              num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr, seed=seed,
+              num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
+              warmup_epochs=args.warmup_epochs, seed=seed,
               device=args.device, train_subset=args.train_subset, test_subset=args.test_subset,
               val_split=args.val_split, compile=args.compile, calibration_steps=args.calibration_steps, quiet=True,
               overwrite=True)
@@ -117,8 +121,8 @@ def finished_run(kw):
 
 
 # settings that must match for a finished run to stand in for a new one; the progressive arm is always trained
-SAME_RUN = ("dataset", "num_epochs", "width", "batch_size", "lr", "seed", "train_subset", "test_subset", "val_split",
-            "algo")
+SAME_RUN = ("dataset", "num_epochs", "width", "batch_size", "lr", "warmup_epochs", "seed", "train_subset", "test_subset",
+            "val_split", "algo")
 
 
 def reuse_run(folder, kw):

@@ -13,7 +13,9 @@ from lib.training.loop import train
 from lib.growth.model import resnet18
 from lib.training.runstate import progress_plan
 from lib.training.schedule import DEFAULT_SCHEDULE, epochs_to_progress, format_schedule, parse_schedule
-from lib.training.step import GRAPH_WARMUP_STEPS, FiniteCheck, StageStep, make_optimizer, precision_for, train_step
+from lib.growth.grow import widen
+from lib.training.step import (GRAPH_WARMUP_STEPS, FiniteCheck, StageStep, make_optimizer, match_state_layout,
+                                precision_for, train_step)
 
 CUDA = torch.cuda.is_available()
 
@@ -66,6 +68,28 @@ def test_finite_check_flags_nan_on_cpu_every_n_steps():
     assert check(nan) and check(nan) and not check(nan)  # 7, 8, 9
 
 
+def test_widened_optimizer_state_takes_its_params_layout():
+    # CUDA's fused SGD refuses a momentum buffer whose strides differ from its param's; a widened model
+    # is moved to channels_last after its momentum was carried over contiguous
+    torch.manual_seed(0)
+    model = resnet18(10, 4).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = torch.randn(8, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+    nn.functional.cross_entropy(model(x), torch.randint(0, 10, (8,))).backward()
+    opt.step()
+    wide = widen(model, 8, rule="fresh", optimizer=opt).to(memory_format=torch.channels_last)
+
+    def mismatched():
+        return [n for n, p in wide.named_parameters() if opt.state[p]["momentum_buffer"].stride() != p.stride()]
+
+    assert mismatched()  # the conv weights: what the helper is for
+    before = {n: opt.state[p]["momentum_buffer"].clone() for n, p in wide.named_parameters()}
+    match_state_layout(opt)
+    assert mismatched() == []
+    for n, p in wide.named_parameters():
+        assert torch.equal(opt.state[p]["momentum_buffer"], before[n]), n  # same values, new strides
+
+
 @pytest.mark.skipif(not CUDA, reason="CUDA graph capture needs a CUDA GPU")
 def test_captured_step_matches_eager_within_bf16_tolerance():
     device = torch.device("cuda")
@@ -80,11 +104,10 @@ def test_captured_step_matches_eager_within_bf16_tolerance():
 
 @pytest.mark.skipif(not CUDA, reason="CUDA graph capture needs a CUDA GPU")
 def test_width_and_resolution_changes_each_recapture(tiny_run):
-    summary = train(**dict(tiny_run, device="cuda"), algo="yes", width=8, num_epochs=6, exp_name="graphs",
-                    schedule="0.5/0.5:0.34,0.5/1:0.33,1/1:0.33")
+    run = dict(tiny_run, device="cuda", width=8, num_epochs=6)
+    summary = train(**run, algo="yes", exp_name="graphs", schedule="0.5/0.5:0.34,0.5/1:0.33,1/1:0.33")
     assert [s["capture_s"] > 0 for s in summary["stages"]] == [True, True, True]
-    off = train(**dict(tiny_run, device="cuda"), algo="yes", width=8, num_epochs=6, exp_name="eager",
-                schedule="0.5/0.5:0.34,0.5/1:0.33,1/1:0.33", cuda_graphs="off")
+    off = train(**run, algo="yes", exp_name="eager", schedule="0.5/0.5:0.34,0.5/1:0.33,1/1:0.33", cuda_graphs="off")
     assert all(s["capture_s"] == 0 for s in off["stages"])
     assert abs(summary["test_acc"] - off["test_acc"]) < 30  # same recipe: both learn
 

@@ -25,7 +25,7 @@ from .runstate import (calibrate_budget, compilations, new_state, progress_plan,
                        weights_digest)
 from .schedule import (batch_lr_factor, lr_at, parse_schedule, reg_scale, restrict_growth, stage_batch_multiples,
                        stage_sizes)
-from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, precision_for
+from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, match_state_layout, precision_for
 from .clock import TrainClock
 from .evaluate import evaluate
 
@@ -215,6 +215,7 @@ class _Run:
                 dist.unsync_batchnorm(self.model)
             self.model = widen(self.model, width, rule=cfg.init, optimizer=self.optimizer, seed=cfg.seed * 1000 + k)
             self.model = self.model.to(self.device, memory_format=self.fmt)
+            match_state_layout(self.optimizer)  # momentum was built before the move to channels_last
         if not cfg.bn_recal or res == self.sizes[k - 1][1]:
             return 0
         self.doing = f"re-estimating BN statistics at {res} px"

@@ -36,6 +36,18 @@ def make_optimizer(model, cfg):
                            lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, **fused)
 
 
+def match_state_layout(optimizer):
+    """Give each optimizer state tensor shaped like its parameter that parameter's strides, in place.
+
+    A widened model's params are moved to channels_last after its momentum buffers were built
+    contiguous; CUDA's fused SGD kernel refuses params and buffers whose strides differ.
+    """
+    for p, state in optimizer.state.items():
+        for key, v in state.items():
+            if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                state[key] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 def train_step(net, optimizer, x, y, criterion, amp):
     """One eager SGD step on an augmented batch x [B, C, H, W]; returns (loss, correct) as device tensors (no sync)."""
     with amp():
