@@ -43,6 +43,9 @@ def test_budget_bench_writes_a_table_and_reuses_only_matching_runs(cifar_root, t
                                 "--reuse_from", str(tmp_path / "first")]) == 2
     err = capsys.readouterr().err
     assert "different settings" in err and "width=4, here 8" in err
+    assert bench.main(common + ["--warmup_epochs", "3", "--arms", "no", "--tag", "longer_warmup",
+                                "--reuse_from", str(tmp_path / "first")]) == 2
+    assert "warmup_epochs=1.0, here 3.0" in capsys.readouterr().err  # a warm-up changes the run: not reused
     assert bench.main(common + ["--arms", "no", "--tag", "fourth", "--reuse_from", str(tmp_path / "nowhere")]) == 2
     assert "no finished run" in capsys.readouterr().err
 
