@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+import lib.training.checkpoint as checkpoint_module
 import lib.training.loop as train_module
 from lib.training.budget import plan_budget
-from lib.training.checkpoint import load_checkpoint, save_checkpoint
+from lib.training.checkpoint import CheckpointWriter, load_checkpoint, save_checkpoint
 from lib.training.config import make_config
 from lib.errors import UserError
 from lib.records import read_jsonl
@@ -76,17 +77,17 @@ class Crash(Exception):
 def test_crash_right_after_growth_checkpoint_resumes_identically(tiny_run, monkeypatch, recipe):
     kw = dict(tiny_run, algo="yes", num_epochs=4, width=8, **recipe)
     reference = train(**kw, exp_name="ref")
-    real_save = train_module.save_checkpoint
+    real_save = checkpoint_module.save_checkpoint
 
     def save_then_crash(path, state):
         real_save(path, state)
         if state["partial"] is not None:  # only growth checkpoints carry a partial epoch
             raise Crash
 
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_crash)
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", save_then_crash)
     with pytest.raises(Crash):
         train(**kw, exp_name="crash")
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", real_save)
     resumed = train(**kw, exp_name="crash", resume=True)
     assert resumed["weights_sha1"] == reference["weights_sha1"]
     assert resumed["test_acc"] == reference["test_acc"]
@@ -179,3 +180,23 @@ def test_out_of_memory_names_the_batch_size(tiny_run, monkeypatch):
     monkeypatch.setattr(train_module, "augment_batch", oom)
     with pytest.raises(UserError, match="out of memory at --batch_size 40.*try --batch_size 20"):
         run(tiny_run, exp_name="oom")
+
+
+def test_background_checkpoint_is_a_snapshot_and_reports_a_failed_write(tmp_path):
+    writer = CheckpointWriter(background=True)
+    weights, rows = torch.zeros(1000), [{"epoch": 1}]
+    state = {"model": {"w": weights}, "rows": rows, "epoch": 1}
+    writer.save(str(tmp_path / "checkpoint.pt"), state)
+    weights += 1  # training goes on while the write is in flight
+    rows.append({"epoch": 2})
+    writer.wait()
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert torch.equal(saved["model"]["w"], torch.zeros(1000)) and saved["rows"] == [{"epoch": 1}]
+    assert not [f for f in os.listdir(tmp_path) if f != "checkpoint.pt"]  # no temp file left behind
+
+    writer.save(str(tmp_path / "missing_folder" / "checkpoint.pt"), state)  # fails on the thread...
+    with pytest.raises(UserError, match="could not write checkpoint .*missing_folder.*--resume"):
+        writer.wait()  # ...and is reported here, once
+    writer.wait()
+    with pytest.raises(UserError, match="could not write checkpoint"):
+        CheckpointWriter().save(str(tmp_path / "missing_folder" / "checkpoint.pt"), state)  # in line: at once

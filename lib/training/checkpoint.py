@@ -1,5 +1,6 @@
 """Atomic checkpoints of a whole training state, loaded without running code, and the checks made before resuming."""
 import os
+import threading
 
 import torch
 
@@ -18,6 +19,60 @@ def save_checkpoint(path, state):
     """
     with atomic_open(path, "wb") as f:
         torch.save(state, f)
+
+
+def host_copy(obj):
+    """A copy of a checkpoint state that training cannot change under it: tensors copied to host memory,
+    dicts, lists and tuples rebuilt, other values (immutable scalars and strings) as they are."""
+    if torch.is_tensor(obj):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: host_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(host_copy(v) for v in obj)
+    return obj
+
+
+class CheckpointWriter:
+    """save(path, state) writes a checkpoint; with `background`, the write runs on a thread.
+
+    On a GPU a checkpoint's serialisation and fsync (about 0.1-0.2 s for ResNet18 at width 64) is host
+    time the GPU would sit idle through at every epoch's end; in the background only the copy of the
+    state to host memory (host_copy) is paid in line. At most one write is in flight: the next save, and
+    wait(), first finish the last one, so the file on disk is at most one checkpoint behind and an
+    interrupted run still loses at most one epoch. A failed write is raised by the next save or wait.
+    The thread is not a daemon: an interrupted process finishes its write before it exits.
+    """
+
+    def __init__(self, background=False):
+        self.background, self.thread, self.error = background, None, None
+
+    def save(self, path, state):
+        self.wait()
+        if self.background:
+            self.thread = threading.Thread(target=self._write, args=(path, host_copy(state)), name="checkpoint")
+            self.thread.start()
+        else:
+            self._write(path, state)
+            self.wait()
+
+    def wait(self):
+        """Block until the write in flight is on disk; raise what made it fail (UserError for a disk error)."""
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            (path, exc), self.error = self.error, None
+            if isinstance(exc, OSError):
+                raise UserError(f"could not write checkpoint {path} ({type(exc).__name__}: {exc}); free disk "
+                                f"space or give another --out_dir, then --resume") from None
+            raise exc
+
+    def _write(self, path, state):
+        try:
+            save_checkpoint(path, state)
+        except Exception as exc:  # kept for wait(): a thread's exception would otherwise be lost
+            self.error = (path, exc)
 
 
 def load_checkpoint(path):

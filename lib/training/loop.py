@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from . import distributed as dist
 from ..data.augment import augment_batch
 from .bnstats import plain_batches, recalibrate_bn
-from .checkpoint import CHECKPOINT_NAME, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, CheckpointWriter
 from .config import TrainConfig, make_config, resolve_config
 from ..errors import UserError
 from ..growth.grow import widen
@@ -64,6 +64,7 @@ class _Run:
         self.fmt, self.amp = precision_for(device)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.doing = "starting"  # named in an out-of-memory error
+        self.writer = CheckpointWriter(background=device.type == "cuda")  # a CPU's cores are busy training
 
     def train(self, t_start):
         cfg, info = self.cfg, self.info
@@ -138,6 +139,7 @@ class _Run:
         bar.close()
         summary = summarize(cfg, state, self.stages, self.sizes, self.spec, state["plan"], time.perf_counter() - t_start,
                             info, self.device, spe * cfg.batch_size) | {"weights_sha1": weights_digest(self.model)}
+        self.writer.wait()  # the last checkpoint is on disk before the run is called finished
         if info.is_main:
             write_json(os.path.join(self.run_dir, SUMMARY_NAME), summary)
         return summary
@@ -311,9 +313,9 @@ class _Run:
         partial = dist.gather_objects(mine, self.info) if mine is not None else None
         state.update(epoch=epoch, batch=batch, partial=partial, spent_s=clock.seconds(), checkpoint_epoch=epoch)
         if self.info.is_main:
-            save_checkpoint(os.path.join(self.run_dir, CHECKPOINT_NAME),
-                            {**state, "config": dataclasses.asdict(self.cfg), "model": self.model.state_dict(),
-                             "width": self.model.width, "optimizer": self.optimizer.state_dict(), "rng": rng_states()})
+            self.writer.save(os.path.join(self.run_dir, CHECKPOINT_NAME),
+                             {**state, "config": dataclasses.asdict(self.cfg), "model": self.model.state_dict(),
+                              "width": self.model.width, "optimizer": self.optimizer.state_dict(), "rng": rng_states()})
         dist.barrier(self.info)
 
     def _write_run_files(self):
@@ -333,6 +335,10 @@ class _Run:
         return self.info.is_main and not self.cfg.quiet and sys.stderr.isatty()
 
     def _kept(self):
+        try:
+            self.writer.wait()
+        except UserError as exc:
+            return str(exc)
         if self.state["checkpoint_epoch"] is None:
             return "no checkpoint was written yet"
         return f"the last good checkpoint (epoch {self.state['checkpoint_epoch']}) is kept in {self.run_dir}"
