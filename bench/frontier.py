@@ -202,7 +202,8 @@ def main(argv=None):
     header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budgets "
               f"{','.join(f'{b:g}' for b in budgets)}, train_subset {args.train_subset or 'all'}, val_split "
               f"{args.val_split or 'none'}, batch {args.batch_size}, lr {args.lr:g}, warm-up {args.warmup_epochs:g} "
-              f"epochs, seeds {args.seeds}, device {device}; command: python bench/frontier.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+              f"epochs, seeds {args.seeds}, device {device}; command: python bench/frontier.py "
+              + " ".join(argv if argv is not None else sys.argv[1:]))
     print(header + "\n\n" + table)
     write_text(os.path.join(root, "table.md"), header + "\n\n" + table + "\n")
     write_text(os.path.join(root, "results.json"),
