@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
 
 from lib.errors import UserError  # noqa: E402
+from lib.training.config import TrainConfig  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
 from budget import finished_run, folder_name, mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
@@ -112,6 +113,8 @@ def parse_args(argv=None):
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--batch_size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--warmup_epochs", type=float, default=TrainConfig.warmup_epochs,
+                   help="epochs of linear LR warm-up for every recipe (a small set at a large batch may need more)")
     p.add_argument("--train_subset", type=int, default=10000)
     p.add_argument("--val_split", type=int, default=2000,
                    help="class-balanced images of the training subset held out to compare recipes on (default: a "
@@ -145,7 +148,7 @@ def main(argv=None):
     os.makedirs(folder, exist_ok=True)
     shared = dict(dataset=args.dataset, data_root=args.data_root, out_dir=os.path.join(folder, "runs"),
                   num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
-                  train_subset=args.train_subset, val_split=args.val_split, device=args.device, quiet=True)
+                  warmup_epochs=args.warmup_epochs, train_subset=args.train_subset, val_split=args.val_split, device=args.device, quiet=True)
     metric = "val_acc" if args.val_split else "test_acc"  # what recipes are compared on
     runs = {n: {} for n in (["baseline"] if not args.no_baseline else []) + names}
     try:
@@ -190,7 +193,8 @@ def main(argv=None):
                 f"out; test accuracy in results.json)" if args.val_split else
                 "recipes compared on TEST accuracy (no --val_split): not a fair basis for choosing one")
     header = (f"{compared}; {timing}; {args.dataset}, width {args.width}, baseline {args.num_epochs} epochs, "
-              f"train_subset {args.train_subset or 'all'}, batch {args.batch_size}, lr {args.lr:g}; command: python "
+              f"train_subset {args.train_subset or 'all'}, batch {args.batch_size}, lr {args.lr:g}, warm-up "
+              f"{args.warmup_epochs:g} epochs; command: python "
               f"bench/ablations.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     text = header + ("\n\n" + args.note if args.note else "") + "\n\n" + "\n".join(lines) + "\n"
     print(text)

@@ -174,6 +174,8 @@ def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path,
     capsys.readouterr()
     assert bench.main(common + ["--val_split", "0"]) == 2  # finished runs held out another split
     assert "holds a finished run with other settings (val_split=100, here 0)" in capsys.readouterr().err
+    assert bench.main(common + ["--val_split", "100", "--warmup_epochs", "2"]) == 2  # the warm-up reaches the runs
+    assert "other settings (warmup_epochs=1.0, here 2.0)" in capsys.readouterr().err
     # a recipe whose flags changed since its run finished is not passed off as the old run
     bench.RECIPES["short"] = dict(algo="short", label_smoothing=0.0)
     try:
