@@ -148,7 +148,8 @@ def main(argv=None):
     os.makedirs(folder, exist_ok=True)
     shared = dict(dataset=args.dataset, data_root=args.data_root, out_dir=os.path.join(folder, "runs"),
                   num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
-                  warmup_epochs=args.warmup_epochs, train_subset=args.train_subset, val_split=args.val_split, device=args.device, quiet=True)
+                  warmup_epochs=args.warmup_epochs, train_subset=args.train_subset, val_split=args.val_split,
+                  device=args.device, quiet=True)
     metric = "val_acc" if args.val_split else "test_acc"  # what recipes are compared on
     runs = {n: {} for n in (["baseline"] if not args.no_baseline else []) + names}
     try:

@@ -170,6 +170,7 @@ class _Run:
         net = torch.compile(net, dynamic=False) if cfg.compile else net
         capture = (self.device.type == "cuda" and cfg.cuda_graphs == "on" and not cfg.compile
                    and not self.info.enabled)
+        match_state_layout(optimizer)  # momentum carried by a growth or loaded on resume may not be channels_last
         return StageStep(net, optimizer, criterion, self.amp, capture=capture)
 
     def _regularisation(self, res):
@@ -217,7 +218,6 @@ class _Run:
                 dist.unsync_batchnorm(self.model)
             self.model = widen(self.model, width, rule=cfg.init, optimizer=self.optimizer, seed=cfg.seed * 1000 + k)
             self.model = self.model.to(self.device, memory_format=self.fmt)
-            match_state_layout(self.optimizer)  # momentum was built before the move to channels_last
         if not cfg.bn_recal or res == self.sizes[k - 1][1]:
             return 0
         self.doing = f"re-estimating BN statistics at {res} px"

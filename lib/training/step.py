@@ -40,7 +40,8 @@ def match_state_layout(optimizer):
     """Give each optimizer state tensor shaped like its parameter that parameter's strides, in place.
 
     A widened model's params are moved to channels_last after its momentum buffers were built
-    contiguous; CUDA's fused SGD kernel refuses params and buffers whose strides differ.
+    contiguous, and a checkpoint written on the CPU holds contiguous buffers for a channels_last model
+    resumed on a GPU; CUDA's fused SGD kernel refuses params and buffers whose strides differ.
     """
     for p, state in optimizer.state.items():
         for key, v in state.items():
