@@ -56,6 +56,12 @@ def test_time_budget_must_cover_calibration_and_one_epoch():
         check_time_budget(20.0, 5.0, 20.0)
 
 
+def test_time_budget_must_leave_at_least_half_for_training():
+    check_time_budget(10.0, 5.0, 1.0)  # exactly half is allowed
+    with pytest.raises(UserError, match="calibration took 6.0 s of the 10.0 s budget.*at least 12.0 s"):
+        check_time_budget(10.0, 6.0, 1.0)
+
+
 def test_plan_rejects_nonpositive_budget():
     with pytest.raises(UserError, match="budget"):
         plan_budget(STAGES, FAKE_IPS, 10_000, -3.0)

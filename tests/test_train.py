@@ -84,11 +84,11 @@ def test_reg_start_weakens_crop_and_label_smoothing_at_low_resolution(tiny_run, 
     run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="reg", reg_start=0.0, label_smoothing=0.2)
     crops = {(s[1], s[2]) for s in seen if s[0] == "crop"}
     assert crops == {(0, 16), (2, 24), (4, 32)}  # CIFAR pads 4 px at full size; linear in resolution
-    assert [s[1] for s in seen if s[0] == "smoothing"] == [0.0, 0.1, 0.2]
+    assert [s[1] for s in seen if s[0] == "smoothing"] == [0.0, 0.0, 0.1, 0.2]  # the warm-up's step, then stages
     seen.clear()
     run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="constant", label_smoothing=0.2, reg_start=1.0)
     assert {s[1] for s in seen if s[0] == "crop"} == {4}
-    assert [s[1] for s in seen if s[0] == "smoothing"] == [0.2, 0.2, 0.2]
+    assert [s[1] for s in seen if s[0] == "smoothing"] == [0.2, 0.2, 0.2, 0.2]
     seen.clear()  # a budget's calibration times each stage with the augmentation it will train with
     run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="timed", reg_start=0.0, budget=0.9, calibration_steps=1)
     assert {(s[1], s[2]) for s in seen if s[0] == "calibration"} == {(0, 16), (2, 24), (4, 32)}
@@ -120,6 +120,19 @@ def test_same_seed_gives_identical_metrics(tiny_run):
     ra = [{k: v for k, v in r.items() if k != "images_per_s"} for r in ra]
     rb = [{k: v for k, v in r.items() if k != "images_per_s"} for r in rb]
     assert ra == rb and a["test_acc"] == b["test_acc"]
+
+
+def test_device_warm_up_is_untimed_and_changes_nothing(tiny_run, monkeypatch):
+    calls = []
+    real = train_module.warm_up
+    monkeypatch.setattr(train_module, "warm_up", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    warm = run(tiny_run, algo="yes", width=8, exp_name="warm")
+    assert calls == [(8, 16, 1)]  # the default recipe's first stage: full width, 32 px x 0.5
+    assert warm["device_warmup_s"] > 0
+    monkeypatch.setattr(train_module._Run, "_warm_up", lambda self: 0.0)
+    cold = run(tiny_run, algo="yes", width=8, exp_name="cold")
+    assert cold["device_warmup_s"] == 0.0
+    assert warm["weights_sha1"] == cold["weights_sha1"]  # model init, augmentation and shuffling are untouched
 
 
 def test_short_algo_scales_epochs_to_the_budget(tiny_run):

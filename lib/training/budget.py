@@ -51,13 +51,39 @@ def baseline_seconds(num_epochs, n_train, full_images_per_s):
 
 
 def check_time_budget(budget_s, calibration_s, smallest_epoch_s):
-    """A budget must cover the calibration and at least one epoch of the cheapest stage."""
+    """A budget must cover the calibration and at least one epoch of the cheapest stage, and calibration may take
+    at most half of it: a plan squeezed into what is left would train a few steps and call them a run."""
     need = calibration_s + smallest_epoch_s
     if budget_s < need:
         raise UserError(
             f"time budget {budget_s:.0f} s is shorter than calibration ({calibration_s:.1f} s) plus one epoch of the "
             f"smallest stage ({smallest_epoch_s:.1f} s); give at least {need:.0f} s, or use --train_subset"
         )
+    if calibration_s > 0.5 * budget_s:
+        raise UserError(
+            f"calibration took {calibration_s:.1f} s of the {budget_s:.1f} s budget, more than half, so too little "
+            f"is left to train; give a larger budget (at least {2 * calibration_s:.1f} s) or fewer "
+            f"--calibration_steps"
+        )
+
+
+def warm_up(make_step, key, batches, sync, calls=WARMUP_STEPS):
+    """Run a throwaway model's step at key (width, resolution, group) `calls` times; -> seconds it took.
+
+    A fresh process pays once for loading the device's libraries and kernels (seconds on CUDA, a
+    second on a CPU); a run does this before its clock starts, so that cost is never charged to
+    whichever method trains first in a process, nor to a budget's calibration. make_step, batches and sync are measure_throughput's. RNG states are restored (CUDA's too),
+    so the run that follows is the same with or without it.
+    """
+    t0 = time.perf_counter()
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda):
+        step, source = make_step(*key), batches(key[2])
+        for _ in range(max(calls, step.step.warmup_calls)):
+            step(*next(source))
+        sync()
+        del step
+    return time.perf_counter() - t0
 
 
 def measure_throughput(make_step, keys, batches, steps, sync):

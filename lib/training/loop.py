@@ -1,5 +1,7 @@
 """The training loop: plan the run, then train each stage with its own step until its share is spent."""
 import dataclasses
+import functools
+import itertools
 import os
 import random
 import sys
@@ -21,6 +23,7 @@ from ..data.loader import DeviceLoader, epoch_seed
 from ..growth.model import resnet18
 from ..records import append_jsonl, env_info, write_json
 from .rundir import CONFIG_NAME, ENV_NAME, METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
+from .budget import warm_up
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
 from .schedule import (batch_lr_factor, lr_at, parse_schedule, reg_scale, restrict_growth, stage_batch_multiples,
@@ -73,6 +76,7 @@ class _Run:
         self._load_data()
         self.stages = restrict_growth(parse_schedule(cfg.schedule), cfg.grow)
         self.sizes = stage_sizes(self.stages, cfg.width, self.spec.resolution)  # [(width, px)] per stage
+        warmup_s = self._warm_up()  # before any clock: a fresh process's one-time cost, the same for every method
         state = new_state(len(self.stages))
         if cfg.resume:
             self.model, self.optimizer = resume_state(cfg, self.run_dir, state, self._new_model)
@@ -138,7 +142,8 @@ class _Run:
         state["spent_s"] = clock.seconds()
         bar.close()
         summary = summarize(cfg, state, self.stages, self.sizes, self.spec, state["plan"], time.perf_counter() - t_start,
-                            info, self.device, spe * cfg.batch_size) | {"weights_sha1": weights_digest(self.model)}
+                            info, self.device, spe * cfg.batch_size) | {"weights_sha1": weights_digest(self.model),
+                                                                  "device_warmup_s": warmup_s}
         self.writer.wait()  # the last checkpoint is on disk before the run is called finished
         if info.is_main:
             write_json(os.path.join(self.run_dir, SUMMARY_NAME), summary)
@@ -163,12 +168,15 @@ class _Run:
         model = resnet18(self.spec.num_classes, width, self.spec.in_channels).to(self.device, memory_format=self.fmt)
         return model, make_optimizer(model, self.cfg)
 
-    def _new_step(self, model, optimizer, criterion, wrap=True):
-        """The stage's step; captured as a CUDA graph unless off, compiled, or under DDP (README: GPU)."""
+    def _new_step(self, model, optimizer, criterion, wrap=True, compile=True):
+        """The stage's step; captured as a CUDA graph unless off, compiled, or under DDP (README: GPU).
+
+        compile=False leaves out --compile (the warm-up: a compilation is the run's own cost, timed)."""
         cfg = self.cfg
+        compiled = cfg.compile and compile
         net = dist.wrap(model, self.info, self.device, cfg.sync_bn) if wrap else model
-        net = torch.compile(net, dynamic=False) if cfg.compile else net
-        capture = (self.device.type == "cuda" and cfg.cuda_graphs == "on" and not cfg.compile
+        net = torch.compile(net, dynamic=False) if compiled else net
+        capture = (self.device.type == "cuda" and cfg.cuda_graphs == "on" and not compiled
                    and not self.info.enabled)
         match_state_layout(optimizer)  # momentum carried by a growth or loaded on resume may not be channels_last
         return StageStep(net, optimizer, criterion, self.amp, capture=capture)
@@ -179,20 +187,29 @@ class _Run:
         spec = dataclasses.replace(self.spec, crop_pad=round(self.spec.crop_pad * f))
         return spec, nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing * f)
 
+    def _throwaway_step(self, width, res, group, compile=True):
+        """A fresh model's training step at (width, res), as a stage would run it; for timing and warming up."""
+        spec, criterion = self._regularisation(res)  # the stage's own augmentation costs what it costs
+        step = self._new_step(*self._new_model(width), criterion, wrap=False, compile=compile)
+
+        def run(xb, yb):  # xb: group batches of --batch_size as one
+            x = augment_batch(xb, spec, res, None, train=True).contiguous(memory_format=self.fmt)
+            return step(x, yb, self.cfg.lr * batch_lr_factor(group, self.cfg.stage_batch_lr))
+        run.step = step
+        return run
+
+    def _warm_up(self):
+        """Untimed: load the device's libraries and kernels with a throwaway step (README: what is timed)."""
+        self.doing = "warming up the device"
+        width, res = self.sizes[0]
+        pool = list(itertools.islice(self.loader.batches(0), 2))
+        make_step = functools.partial(self._throwaway_step, compile=False)
+        return warm_up(make_step, (width, res, 1), lambda g: itertools.cycle(pool), self._sync)
+
     def _calibrate(self):
         """Time the step each stage will run (captured where it will be), then plan; one plan for all ranks."""
-        def make_step(width, res, group):
-            spec, criterion = self._regularisation(res)  # the stage's own augmentation costs what it costs
-            step = self._new_step(*self._new_model(width), criterion, wrap=False)
-
-            def run(xb, yb):  # xb: group batches of --batch_size as one
-                x = augment_batch(xb, spec, res, None, train=True).contiguous(memory_format=self.fmt)
-                return step(x, yb, self.cfg.lr * batch_lr_factor(group, self.cfg.stage_batch_lr))
-            run.step = step
-            return run
-
-        plan = calibrate_budget(self.cfg, self.stages, self.sizes, self.loader, make_step, self.spec, self.info,
-                                self._sync)
+        plan = calibrate_budget(self.cfg, self.stages, self.sizes, self.loader, self._throwaway_step, self.spec,
+                                self.info, self._sync)
         return dist.broadcast_object(plan, self.info)
 
     def _enter_stage(self, k, clock, epoch, p):
