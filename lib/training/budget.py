@@ -72,8 +72,9 @@ def warm_up(make_step, key, batches, sync, calls=WARMUP_STEPS):
 
     A fresh process pays once for loading the device's libraries and kernels (seconds on CUDA, a
     second on a CPU); a run does this before its clock starts, so that cost is never charged to
-    whichever method trains first in a process, nor to a budget's calibration. make_step, batches and sync are measure_throughput's. RNG states are restored (CUDA's too),
-    so the run that follows is the same with or without it.
+    whichever method trains first in a process, nor to a budget's calibration. make_step, batches
+    and sync are measure_throughput's. RNG states are restored (CUDA's too), so the run that follows
+    is the same with or without it.
     """
     t0 = time.perf_counter()
     cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
