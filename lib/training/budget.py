@@ -67,21 +67,27 @@ def check_time_budget(budget_s, calibration_s, smallest_epoch_s):
         )
 
 
-def warm_up(make_step, key, batches, sync, calls=WARMUP_STEPS):
-    """Run a throwaway model's step at key (width, resolution, group) `calls` times; -> seconds it took.
+def _untimed_calls(step, source):
+    """The calls a fresh step makes before it runs at its steady speed (allocator, autotune, its CUDA graph capture)."""
+    for _ in range(max(WARMUP_STEPS, step.step.warmup_calls)):
+        step(*next(source))
+
+
+def warm_up(make_step, key, batches, sync, device):
+    """Run a throwaway model's step at key (width, resolution, group) until it is warm; -> seconds it took.
 
     A fresh process pays once for loading the device's libraries and kernels (seconds on CUDA, a
     second on a CPU); a run does this before its clock starts, so that cost is never charged to
     whichever method trains first in a process, nor to a budget's calibration. make_step, batches
-    and sync are measure_throughput's. RNG states are restored (CUDA's too), so the run that follows
-    is the same with or without it.
+    and sync are measure_throughput's. RNG states are restored (the run's own GPU's too, and no other
+    GPU's: touching one would open a context there), so the run that follows is the same with or
+    without it.
     """
     t0 = time.perf_counter()
-    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
-        step, source = make_step(*key), batches(key[2])
-        for _ in range(max(calls, step.step.warmup_calls)):
-            step(*next(source))
+        step = make_step(*key)
+        _untimed_calls(step, batches(key[2]))
         sync()
         del step
     return time.perf_counter() - t0
@@ -104,8 +110,7 @@ def measure_throughput(make_step, keys, batches, steps, sync):
     with torch.random.fork_rng(devices=[]):
         for w, r, g in dict.fromkeys(keys):
             step, source = make_step(w, r, g), batches(g)
-            for _ in range(max(WARMUP_STEPS, step.step.warmup_calls)):
-                step(*next(source))
+            _untimed_calls(step, source)
             step_s = []  # each step timed alone: the median ignores a step slowed by a passing load
             for _ in range(max(1, math.ceil(steps / g))):
                 x, y = next(source)
