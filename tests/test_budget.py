@@ -1,5 +1,11 @@
-import pytest
+import itertools
+import time
+import types
 
+import pytest
+import torch
+
+from lib.training import budget as budget_module
 from lib.training.budget import check_time_budget, plan_budget
 from lib.errors import UserError
 from lib.training.schedule import lr_at, parse_schedule, stage_at
@@ -65,3 +71,53 @@ def test_time_budget_must_leave_at_least_half_for_training():
 def test_plan_rejects_nonpositive_budget():
     with pytest.raises(UserError, match="budget"):
         plan_budget(STAGES, FAKE_IPS, 10_000, -3.0)
+
+
+class _FakeStep:
+    """A step whose every call advances a fake clock by the next of `seconds`, on batches of 10 images."""
+
+    def __init__(self, clock, seconds):
+        self.clock, self.seconds = clock, iter(seconds)
+        self.step = types.SimpleNamespace(warmup_calls=0, capture_s=0.25)
+
+    def __call__(self, x, y):
+        self.clock[0] += next(self.seconds)
+
+
+def test_throughput_is_the_median_step_timed_back_to_back(monkeypatch):
+    """Untimed warm-up calls are left out, one slow step (a passing load) does not move the figure, a key of
+    group 2 is timed over half the steps of twice the images, and the seconds spent are the calibration's."""
+    clock = [0.0]
+    monkeypatch.setattr(budget_module.time, "perf_counter", lambda: clock[0])
+    cold, steady = [100.0] * budget_module.WARMUP_STEPS, {1: [1.0, 1.0, 9.0, 1.0, 1.0], 2: [2.0, 30.0, 2.0]}
+    made = []
+
+    def make_step(w, r, g):
+        made.append((w, r, g))
+        return _FakeStep(clock, cold + steady[g])
+
+    def batches(g):
+        return itertools.repeat((None, [0] * 10 * g))
+
+    table, capture, spent, timed = budget_module.measure_throughput(
+        make_step, [(8, 16, 1), (8, 16, 2), (8, 16, 1)], batches, 5, torch.device("cpu"))
+    assert made == [(8, 16, 1), (8, 16, 2)]  # each distinct key once
+    assert table == {(8, 16, 1): pytest.approx(10.0), (8, 16, 2): pytest.approx(10.0)}  # 1 s per 10 images
+    assert capture == {(8, 16, 1): 0.25, (8, 16, 2): 0.25}
+    assert timed == 5 + 3 and spent == pytest.approx(2 * sum(cold) + 13.0 + 34.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA events")
+def test_step_marks_on_cuda_time_queued_steps_within_the_wall_clock():
+    device = torch.device("cuda")
+    a = torch.randn(2048, 2048, device=device)
+    marks = budget_module.StepMarks(device)
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    marks.mark()
+    for _ in range(5):
+        a = (a @ a).tanh()
+        marks.mark()
+    seconds = marks.intervals()  # waits for the last step
+    wall = time.perf_counter() - t0
+    assert len(seconds) == 5 and min(seconds) > 0 and sum(seconds) <= wall

@@ -115,7 +115,7 @@ def test_auto_fills_a_stage_only_where_the_calibration_measured_it_faster(tiny_r
     """The choice follows the measured throughputs (faked here: 1,000 images/s at a batch of 40)."""
     timed = []
 
-    def fake_measure(make_step, keys, batches, steps, sync):
+    def fake_measure(make_step, keys, batches, steps, device):
         timed.extend(keys)
         table = {k: 1000.0 * (gain if k[2] > 1 else 1.0) for k in keys}
         return table, {k: 0.0 for k in keys}, 0.01, len(keys)
@@ -136,12 +136,12 @@ def test_pixels_calibration_times_the_filled_step(tiny_run, monkeypatch):
     timed = []
     real = runstate_module.measure_throughput
 
-    def spy(make_step, keys, batches, steps, sync):
+    def spy(make_step, keys, batches, steps, device):
         timed.extend(keys)
         for k in keys:
             x, y = next(batches(k[2]))
             assert len(y) == 40 * k[2]  # each key is timed on batches of its own size
-        return real(make_step, keys, batches, steps, sync)
+        return real(make_step, keys, batches, steps, device)
 
     monkeypatch.setattr(runstate_module, "measure_throughput", spy)
     summary = train(**dict(tiny_run, algo="yes", num_epochs=4, width=8, schedule=RES2, budget=0.5,

@@ -204,12 +204,12 @@ class _Run:
         width, res = self.sizes[0]
         pool = list(itertools.islice(self.loader.batches(0), 2))
         make_step = functools.partial(self._throwaway_step, compile=False)
-        return warm_up(make_step, (width, res, 1), lambda g: itertools.cycle(pool), self._sync, self.device)
+        return warm_up(make_step, (width, res, 1), lambda g: itertools.cycle(pool), self.device)
 
     def _calibrate(self):
         """Time the step each stage will run (captured where it will be), then plan; one plan for all ranks."""
         plan = calibrate_budget(self.cfg, self.stages, self.sizes, self.loader, self._throwaway_step, self.spec,
-                                self.info, self._sync)
+                                self.info, self.device)
         return dist.broadcast_object(plan, self.info)
 
     def _enter_stage(self, k, clock, epoch, p):

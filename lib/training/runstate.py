@@ -41,7 +41,7 @@ def forward_flops(sizes, spec):
     return [flops_per_image(w, r, spec.in_channels, spec.num_classes) for w, r in sizes]
 
 
-def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, sync):
+def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, device):
     """Measure each stage's images/s with the step it will run, then plan stage lengths to fit the budget.
 
     The calibration's own time, and each stage's measured capture time (spent again when the stage
@@ -60,7 +60,7 @@ def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, sync):
     steps = max(1, cfg.calibration_steps)
     pools = {g: itertools.cycle(list(itertools.islice(loader.batches(0, group=g), math.ceil(steps / g) + 2)))
              for g in {k[2] for k in keys + [full]}}
-    table, capture, calib_s, timed = measure_throughput(make_step, keys + [full], pools.__getitem__, steps, sync)
+    table, capture, calib_s, timed = measure_throughput(make_step, keys + [full], pools.__getitem__, steps, device)
     gains = [table[(w, r, m)] / table[(w, r, 1)] if (w, r, 1) in table and (w, r, m) in table and m > 1 else None
              for (w, r), m in zip(sizes, filled)]
     if cfg.stage_batch == "auto":
