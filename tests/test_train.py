@@ -135,6 +135,21 @@ def test_device_warm_up_is_untimed_and_changes_nothing(tiny_run, monkeypatch):
     assert warm["weights_sha1"] == cold["weights_sha1"]  # model init, augmentation and shuffling are untouched
 
 
+def test_no_checkpoint_is_timed_growth_ones_included(tiny_run, monkeypatch):
+    """README, what is timed: checkpoints are not training time, whether at an epoch's end or at a growth."""
+    running = []
+    real = train_module._Run._checkpoint
+
+    def spy(self, epoch, batch, epoch_state, clock):
+        running.append((epoch_state is not None, clock.t0 is not None))
+        return real(self, epoch, batch, epoch_state, clock)
+
+    monkeypatch.setattr(train_module._Run, "_checkpoint", spy)
+    run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="ckpt", schedule="0.5/0.5:0.5,1/1:0.5")
+    assert (True, False) in running  # the growth's mid-epoch checkpoint was written, with the clock stopped
+    assert not any(timed for _, timed in running) and len(running) >= 4
+
+
 def test_short_algo_scales_epochs_to_the_budget(tiny_run):
     summary = run(tiny_run, algo="short", budget=0.5, num_epochs=4, exp_name="short")
     assert summary["epochs"] == 2 and summary["epochs_equivalent"] == pytest.approx(2.0)

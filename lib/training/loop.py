@@ -223,7 +223,9 @@ class _Run:
                                         width=width, resolution=self.sizes[k][1], seconds=clock.seconds() - t_grow,
                                         progress=p, bn_recal_batches=recal))
             state["stage"], state["stage_start_s"] = k, clock.seconds()
+            clock.stop()  # a checkpoint is not training time, at a growth as at an epoch's end
             self._checkpoint(epoch=epoch["index"], batch=epoch["next"][0], epoch_state=epoch, clock=clock)
+            clock.start()
         return self._new_step(self.model, self.optimizer, self._regularisation(self.sizes[k][1])[1])
 
     def _grow(self, k):
