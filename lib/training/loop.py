@@ -169,7 +169,7 @@ class _Run:
         return model, make_optimizer(model, self.cfg)
 
     def _new_step(self, model, optimizer, criterion, wrap=True, compile=True):
-        """The stage's step; captured as a CUDA graph unless off, compiled, or under DDP (README: GPU).
+        """The stage's step; captured as a CUDA graph unless off, compiled, or under DDP (docs/gpu.md).
 
         compile=False leaves out --compile (the warm-up: a compilation is the run's own cost, timed)."""
         cfg = self.cfg

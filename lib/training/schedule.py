@@ -9,7 +9,7 @@ from ..errors import UserError
 # fraction of the training epochs (the budget planner turns shares into seconds).
 # Default: grow the resolution 1/2 -> 3/4 -> full at full width, 30/30/40% of the epochs. With regularisation
 # growing with resolution (TrainConfig.reg_start = 0) it was the most accurate recipe on validation at a fixed
-# time budget in outputs/ablations/val_cifar10_w16_e30_b0.45 (README, "Results").
+# time budget in outputs/ablations/val_cifar10_w16_e30_b0.45 (docs/results.md, "Recipes, chosen on validation").
 DEFAULT_SCHEDULE = "1/0.5:0.3,1/0.75:0.3,1/1:0.4"
 # Width and resolution growth (the mission's full recipe), best with init="fresh".
 WIDTH_AND_RESOLUTION_SCHEDULE = "0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4"
@@ -216,7 +216,7 @@ def batch_multiple(res, full_res, most=None):
 def batch_lr_factor(m, rule):
     """Learning-rate multiplier of a step on m batches: 1 leaves the rate alone; sqrt(m) keeps the gradient
     noise's scale (Hoffer et al., 2017); m is the linear scaling rule (Goyal et al., 2017). Near the rate's
-    stability limit the larger rates stall early training (README, "GPU and multi-GPU")."""
+    stability limit the larger rates stall early training (docs/gpu.md)."""
     return {"sqrt": math.sqrt(m), "linear": float(m), "none": 1.0}[rule]
 
 
