@@ -58,14 +58,24 @@ def test_lr_reaches_zero_at_budget_end_when_stages_run_off_plan(speed):
 
 def test_time_budget_must_cover_calibration_and_one_epoch():
     check_time_budget(100.0, 5.0, 20.0)
-    with pytest.raises(UserError, match="shorter than calibration"):
+    with pytest.raises(UserError, match=r"time budget 20 s is shorter than calibration \(5 s\).*at least 25 s"):
         check_time_budget(20.0, 5.0, 20.0)
 
 
 def test_time_budget_must_leave_at_least_half_for_training():
     check_time_budget(10.0, 5.0, 1.0)  # exactly half is allowed
-    with pytest.raises(UserError, match="calibration took 6.0 s of the 10.0 s budget.*at least 12.0 s"):
+    with pytest.raises(UserError, match=r"calibration took 6 s of the time budget 10 s.*at least 12 s"):
         check_time_budget(10.0, 6.0, 1.0)
+
+
+@pytest.mark.parametrize("budget_s, calibration_s, epoch_s, message", [
+    (20.0, 5.0, 20.0, r"--budget 0.2 \(20 s of the baseline's predicted 100 s\) is shorter.*give --budget 0.25 or more"),
+    (10.0, 6.0, 1.0, r"calibration took 6 s of the --budget 0.1 .*give --budget 0.12 or more"),
+    (50.0, 90.0, 20.0, r"baseline is predicted to take only 100 s.*--num_epochs"),  # no fraction below 1 would do
+])
+def test_a_fractional_budget_names_the_fraction_that_would_do(budget_s, calibration_s, epoch_s, message):
+    with pytest.raises(UserError, match=message):
+        check_time_budget(budget_s, calibration_s, epoch_s, baseline_s=100.0)
 
 
 def test_plan_rejects_nonpositive_budget():

@@ -50,21 +50,32 @@ def baseline_seconds(num_epochs, n_train, full_images_per_s):
     return num_epochs * n_train / full_images_per_s
 
 
-def check_time_budget(budget_s, calibration_s, smallest_epoch_s):
+def check_time_budget(budget_s, calibration_s, smallest_epoch_s, baseline_s=None):
     """A budget must cover the calibration and at least one epoch of the cheapest stage, and calibration may take
-    at most half of it: a plan squeezed into what is left would train a few steps and call them a run."""
+    at most half of it: a plan squeezed into what is left would train a few steps and call them a run.
+
+    baseline_s: the baseline's predicted seconds when the budget was given as a fraction of it (--budget), so the
+    error names that fraction and the one that would do; None for a wall-clock --time_budget.
+    """
+    given = (f"time budget {budget_s:.3g} s" if baseline_s is None else
+             f"--budget {budget_s / baseline_s:g} ({budget_s:.3g} s of the baseline's predicted {baseline_s:.3g} s)")
+
+    def fix(need_s, time_hint):
+        if baseline_s is None:
+            return f"give at least {need_s:.3g} s, or {time_hint}"
+        if need_s < baseline_s:
+            return f"give --budget {math.ceil(100 * need_s / baseline_s) / 100:g} or more"
+        return (f"the baseline is predicted to take only {baseline_s:.3g} s, so no fraction of it will do: train more "
+                f"epochs (--num_epochs), or give fewer --calibration_steps")
+
     need = calibration_s + smallest_epoch_s
     if budget_s < need:
-        raise UserError(
-            f"time budget {budget_s:.0f} s is shorter than calibration ({calibration_s:.1f} s) plus one epoch of the "
-            f"smallest stage ({smallest_epoch_s:.1f} s); give at least {need:.0f} s, or use --train_subset"
-        )
+        raise UserError(f"{given} is shorter than calibration ({calibration_s:.3g} s) plus one epoch of the smallest "
+                        f"stage ({smallest_epoch_s:.3g} s); " + fix(need, "train on fewer images per epoch "
+                                                                         "(--train_subset)"))
     if calibration_s > 0.5 * budget_s:
-        raise UserError(
-            f"calibration took {calibration_s:.1f} s of the {budget_s:.1f} s budget, more than half, so too little "
-            f"is left to train; give a larger budget (at least {2 * calibration_s:.1f} s) or fewer "
-            f"--calibration_steps"
-        )
+        raise UserError(f"calibration took {calibration_s:.3g} s of the {given}, more than half, so too little is "
+                        f"left to train; " + fix(2 * calibration_s, "give fewer --calibration_steps"))
 
 
 def _untimed_calls(step, source):

@@ -72,7 +72,7 @@ def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, device):
     n_train = len(loader) * cfg.batch_size
     base_s = baseline_seconds(cfg.num_epochs, n_train, table[full] * info.world_size) + capture[full]
     total_s = cfg.budget * base_s if cfg.budget else parse_duration(cfg.time_budget)
-    check_time_budget(total_s, calib_s, min(n_train / x for x in ips))
+    check_time_budget(total_s, calib_s, min(n_train / x for x in ips), base_s if cfg.budget else None)
     overhead = [capture[k] for k in chosen]
     plan = plan_budget(stages, ips, n_train, total_s - calib_s, overhead)
     return plan | dict(images_per_s=ips, capture_s=overhead, calibration_s=calib_s, calibration_steps=timed,
