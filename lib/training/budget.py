@@ -6,6 +6,7 @@ import time
 import torch
 
 from ..errors import UserError
+from .clock import wait_for
 
 WARMUP_STEPS = 2  # untimed steps per stage before timing (allocator, cudnn autotune, caches)
 
@@ -84,11 +85,6 @@ def _untimed_calls(step, source):
         step(*next(source))
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 class StepMarks:
     """Time stamps between consecutive steps, taken without stopping the device: the steps run back to back, as
     training runs them.
@@ -133,7 +129,7 @@ def warm_up(make_step, key, batches, device):
     with torch.random.fork_rng(devices=cuda):
         step = make_step(*key)
         _untimed_calls(step, batches(key[2]))
-        _sync(device)
+        wait_for(device)
         del step
     return time.perf_counter() - t0
 

@@ -6,6 +6,12 @@ import torch
 from . import distributed as dist
 
 
+def wait_for(device):
+    """Block until the device has finished the work queued so far (a no-op on a CPU, whose ops finish in line)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class TrainClock:
     """Counts training time only while started; turns steps or seconds into the run's progress.
 
@@ -24,8 +30,7 @@ class TrainClock:
 
     def stop(self):
         """Stop counting (after waiting for the device, so queued work is counted)."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        wait_for(self.device)
         self.spent_s = self.seconds()
         self.t0 = None
 

@@ -29,7 +29,7 @@ from .runstate import (calibrate_budget, compilations, new_state, progress_plan,
 from .schedule import (batch_lr_factor, lr_at, parse_schedule, reg_scale, restrict_growth, stage_batch_multiples,
                        stage_sizes)
 from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, match_state_layout, precision_for
-from .clock import TrainClock
+from .clock import TrainClock, wait_for
 from .evaluate import evaluate
 
 NAN_CHECK_EVERY = {"cpu": 1, "cuda": 25}  # steps between finite-loss checks (never a host sync on CUDA)
@@ -283,7 +283,7 @@ class _Run:
             epoch["loss_sum"] += mine["loss_sum"]
             epoch["correct"] += mine["correct"]
             epoch["seen"], epoch["start_s"] = mine["seen"], state["epoch_start_s"]
-        self._sync()
+        wait_for(self.device)
         clock.start()
         return epoch
 
@@ -345,10 +345,6 @@ class _Run:
 
     def _last_growth(self):
         return self.state["growth"][-1]["progress"] if self.state["growth"] else None
-
-    def _sync(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
 
     def _show(self):
         return self.info.is_main and not self.cfg.quiet and sys.stderr.isatty()
