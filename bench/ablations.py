@@ -24,10 +24,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
 
 from lib.errors import UserError  # noqa: E402
-from lib.training.config import TrainConfig  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from budget import finished_run, folder_name, mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_shared_arguments, finished_run, folder_name, mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out reg_start, so a name keeps its meaning when defaults move.
@@ -103,23 +102,13 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--list", action="store_true", help="print the recipes and exit")
     p.add_argument("--recipes", default="short,default", help="comma list of names in RECIPES")
-    p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--data_root", default="data")
     p.add_argument("--out_dir", default="outputs/ablations")
     p.add_argument("--tag", default="")
-    p.add_argument("--seeds", default="0")
     p.add_argument("--budget", type=float, default=0.5)
-    p.add_argument("--num_epochs", type=int, default=30)
-    p.add_argument("--width", type=int, default=16)
-    p.add_argument("--batch_size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.2)
-    p.add_argument("--warmup_epochs", type=float, default=TrainConfig.warmup_epochs,
-                   help="epochs of linear LR warm-up for every recipe (a small set at a large batch may need more)")
-    p.add_argument("--train_subset", type=int, default=10000)
-    p.add_argument("--val_split", type=int, default=2000,
-                   help="class-balanced images of the training subset held out to compare recipes on (default: a "
-                        "fifth of the default 10,000); 0 = compare on test accuracy (not for choosing a recipe)")
-    p.add_argument("--device", default="auto")
+    add_shared_arguments(p, val_help="class-balanced images of the training subset held out to compare recipes on "
+                                     "(default: a fifth of the default 10,000); 0 = compare on test accuracy (not "
+                                     "for choosing a recipe)")
+    p.set_defaults(num_epochs=30, val_split=2000)
     p.add_argument("--no_baseline", action="store_true", help="skip the full baseline (no accuracy deltas)")
     p.add_argument("--calibrated", action="store_true",
                    help="give progressive arms --budget (the planner's own estimate of the baseline's time) instead "
@@ -148,8 +137,9 @@ def main(argv=None):
     os.makedirs(folder, exist_ok=True)
     shared = dict(dataset=args.dataset, data_root=args.data_root, out_dir=os.path.join(folder, "runs"),
                   num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
-                  warmup_epochs=args.warmup_epochs, train_subset=args.train_subset, val_split=args.val_split,
-                  device=args.device, quiet=True)
+                  warmup_epochs=args.warmup_epochs, train_subset=args.train_subset, test_subset=args.test_subset,
+                  val_split=args.val_split, device=args.device, compile=args.compile,
+                  calibration_steps=args.calibration_steps, quiet=True)
     metric = "val_acc" if args.val_split else "test_acc"  # what recipes are compared on
     runs = {n: {} for n in (["baseline"] if not args.no_baseline else []) + names}
     try:

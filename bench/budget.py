@@ -43,6 +43,20 @@ def parse_args(argv=None):
 
 def add_run_arguments(p, val_help):
     """The settings every arm shares (data, model, optimizer, seeds) and the progressive arm's recipe."""
+    add_shared_arguments(p, val_help)
+    p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
+    p.add_argument("--grow", default="both")
+    p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
+    p.add_argument("--reg_start", type=float, default=None,
+                   help="progressive arm's first-stage regularisation fraction (default: the library's)")
+    p.add_argument("--stage_batch", default=None, choices=STAGE_BATCH_MODES,
+                   help="progressive arm's batch per stage (default: the library's)")
+    p.add_argument("--stage_batch_lr", default=None, choices=STAGE_BATCH_LR_RULES,
+                   help="progressive arm's LR rule for a stage stepping on several batches (default: the library's)")
+
+
+def add_shared_arguments(p, val_help):
+    """The settings every arm shares: data, model, optimizer, seeds, device (bench/ablations.py takes these too)."""
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--data_root", default="data")
     p.add_argument("--seeds", default="0", help="comma list")
@@ -57,15 +71,6 @@ def add_run_arguments(p, val_help):
     p.add_argument("--test_subset", type=int, default=0)
     p.add_argument("--val_split", type=int, default=0, help=val_help)
     p.add_argument("--device", default="auto")
-    p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
-    p.add_argument("--grow", default="both")
-    p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
-    p.add_argument("--reg_start", type=float, default=None,
-                   help="progressive arm's first-stage regularisation fraction (default: the library's)")
-    p.add_argument("--stage_batch", default=None, choices=STAGE_BATCH_MODES,
-                   help="progressive arm's batch per stage (default: the library's)")
-    p.add_argument("--stage_batch_lr", default=None, choices=STAGE_BATCH_LR_RULES,
-                   help="progressive arm's LR rule for a stage stepping on several batches (default: the library's)")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
                    help="timed steps per stage when the progressive arm plans its budget")
