@@ -161,10 +161,28 @@ def test_tinyimagenet_never_writes_its_cache_over_a_file_that_is_not_one(tmp_pat
     root = _fake("tinyimagenet", tmp_path)
     mine = root / "tiny-imagenet-200" / tinyimagenet.CACHE_NAME
     mine.write_text("a file of the user's that happens to have the cache's name")
-    with pytest.warns(UserWarning, match="is not a decoded-image cache of this project, so it is left as it is"):
+    with pytest.warns(UserWarning) as caught:
         d = load_dataset("tinyimagenet", root)
+    assert [str(w.message) for w in caught] == [  # one warning, that says what to do, not also "unreadable cache"
+        f"{mine} is not a decoded-image cache of this project, so it is left as it is and Tiny ImageNet will be "
+        f"decoded again on every run; move it away to let the cache be written."]
     assert len(d.train_y) == 10 * TRAIN_PER_CLASS
     assert mine.read_text() == "a file of the user's that happens to have the cache's name"
+
+
+def test_tinyimagenet_rebuilds_a_damaged_cache_of_its_own(tmp_path):
+    root = _fake("tinyimagenet", tmp_path)
+    cache = root / "tiny-imagenet-200" / tinyimagenet.CACHE_NAME
+    first = load_dataset("tinyimagenet", root)
+    with np.load(cache, allow_pickle=False) as z:
+        fingerprint = z["fingerprint"]
+    with open(cache, "wb") as f:  # the right fingerprint, its arrays lost
+        np.savez(f, fingerprint=fingerprint)
+    with pytest.warns(UserWarning, match="Ignoring unreadable cache .*KeyError.*decoding the JPEGs again"):
+        again = load_dataset("tinyimagenet", root)
+    assert torch.equal(again.train_x, first.train_x) and torch.equal(again.test_y, first.test_y)
+    with np.load(cache, allow_pickle=False) as z:
+        assert {"train_x", "train_y", "test_x", "test_y"} <= set(z.files)  # written anew
 
 
 def test_tinyimagenet_labels_follow_sorted_wnids_and_grayscale_becomes_rgb(tmp_path):

@@ -122,7 +122,8 @@ def _load_cache(path, fingerprint, newest):
                 return None
             return tuple(torch.from_numpy(z[k]) for k in ("train_x", "train_y", "test_x", "test_y"))
     except (OSError, ValueError, KeyError, EOFError) as e:  # a damaged cache is rebuilt, not fatal
-        warnings.warn(f"Ignoring unreadable cache {path} ({type(e).__name__}: {e}); decoding the JPEGs again.")
+        if _is_cache(path):  # another file of that name: _save_cache says why it is left alone
+            warnings.warn(f"Ignoring unreadable cache {path} ({type(e).__name__}: {e}); decoding the JPEGs again.")
         return None
 
 
