@@ -9,7 +9,9 @@ with the library's defaults, unless --schedule, --grow, --init, --reg_start, --s
 are given) and the equal-time short baseline (--algo short: full size, budget x the epochs, the learning rate
 decayed to zero at the budget). Runs go to
 <out_dir>/<tag>/no_s<seed> and <out_dir>/<tag>/b<budget>/{yes,short}_s<seed>; a finished run there with the
-same settings is reused, so running the command again only trains what is missing. Writes table.md,
+same settings is reused, so running the command again only trains what is missing. With --match_time each
+progressive arm gets budget x its seed's measured baseline seconds as --time_budget instead of --budget, so a
+noisy estimate of the baseline's time cannot favour or handicap it against short. Writes table.md,
 results.json (every run's summary and the statistics) and frontier.png into <out_dir>/<tag>. Times are training
 time only (evaluation excluded; the progressive arm's throughput calibration included).
 """
@@ -43,6 +45,10 @@ def parse_args(argv=None):
     p.add_argument("--budgets", default=DEFAULT_BUDGETS, help="comma list of fractions of the baseline's time, in (0, 1)")
     add_run_arguments(p, val_help="class-balanced training images held out as a validation split, reported beside "
                                   "test (0 = none: the frontier reports a chosen recipe on test, trained on all the data)")
+    p.add_argument("--match_time", action="store_true",
+                   help="give each progressive arm --time_budget = budget x its seed's measured baseline time, so "
+                        "the planner's estimate of the baseline (noisy on a busy CPU) cannot give it more or less "
+                        "time than short; default: --budget, as a user would give it")
     p.add_argument("--reuse_from", default="",
                    help="bench/budget.py or bench/frontier.py folders (comma list, first match wins) whose finished "
                         "baselines and short runs (same settings, same budget; checked) stand in for new ones; the "
@@ -79,7 +85,7 @@ def default_tag(args):
 
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     return (f"{check_name(args.dataset, '--dataset')}_w{args.width}_e{args.num_epochs}" + (f"_n{args.train_subset}" if args.train_subset else "")
-            + (f"_v{args.val_split}" if args.val_split else "") + f"_{device}")
+            + (f"_v{args.val_split}" if args.val_split else "") + ("_mt" if args.match_time else "") + f"_{device}")
 
 
 def reuse_folders(reuse_from, arm, seed, budget):
@@ -93,11 +99,13 @@ def reuse_folders(reuse_from, arm, seed, budget):
     return [f for f in here if os.path.exists(os.path.join(f, f"{arm}_s{seed}", "summary.json"))]
 
 
-def run_point(args, arm, seed, budget, root):
-    """One run of the frontier, reused when a finished one with the same settings exists; -> its record."""
+def run_point(args, arm, seed, budget, root, baseline_s=None):
+    """One run of the frontier, reused when a finished one with the same settings exists; -> its record.
+    baseline_s: the seed's measured baseline seconds, which a progressive arm gets budget x of with --match_time."""
     folder = root if arm == "no" else os.path.join(root, f"b{budget:g}")
     point = argparse.Namespace(**{**vars(args), "budget": budget, "reuse_from": ""})
-    kw = arm_settings(point, arm, seed, folder)
+    seconds = budget * baseline_s if arm == "yes" and args.match_time else None
+    kw = arm_settings(point, arm, seed, folder, seconds)
     path, summary = os.path.join(folder, kw["exp_name"]), finished_run(kw)
     for source in reuse_folders(args.reuse_from, arm, seed, budget) if summary is None else []:
         summary = reuse_run(source, kw)  # None: a short run of another budget, try the next folder
@@ -105,7 +113,7 @@ def run_point(args, arm, seed, budget, root):
             path = os.path.join(source, kw["exp_name"])
             break
     if summary is None:
-        summary = run_arm(point, arm, seed, folder)
+        summary = run_arm(point, arm, seed, folder, seconds)
     return dict(method=METHODS[arm], algo=arm, budget=1.0 if arm == "no" else budget, seed=seed, path=path,
                 summary=summary)
 
@@ -185,8 +193,10 @@ def main(argv=None):
         os.makedirs(root, exist_ok=True)
         records = []
         for seed in seeds:
+            baseline_s = None
             for arm, budget in [("no", None)] + [(a, b) for b in budgets for a in ("yes", "short")]:
-                r = run_point(args, arm, seed, budget, root)
+                r = run_point(args, arm, seed, budget, root, baseline_s)
+                baseline_s = r["summary"]["train_time_s"] if arm == "no" else baseline_s
                 records.append(r)
                 s = r["summary"]
                 print(f"seed {seed} {r['method']:>11} budget {r['budget']:<4g}: {s['test_acc']:.2f}% in "
@@ -202,7 +212,10 @@ def main(argv=None):
     header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budgets "
               f"{','.join(f'{b:g}' for b in budgets)}, train_subset {args.train_subset or 'all'}, val_split "
               f"{args.val_split or 'none'}, batch {args.batch_size}, lr {args.lr:g}, warm-up {args.warmup_epochs:g} "
-              f"epochs, seeds {args.seeds}, device {device}; command: python bench/frontier.py "
+              f"epochs, seeds {args.seeds}, device {device}; progressive arms get "
+              + ("budget x the same seed's measured baseline time (--match_time)" if args.match_time else
+                 "--budget (a fraction of the planner's estimate of the baseline's time)")
+              + "; command: python bench/frontier.py "
               + " ".join(argv if argv is not None else sys.argv[1:]))
     print(header + "\n\n" + table)
     write_text(os.path.join(root, "table.md"), header + "\n\n" + table + "\n")

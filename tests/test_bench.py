@@ -123,6 +123,23 @@ def test_frontier_bench_trains_every_point_once_and_reuses_finished_runs(cifar_r
     assert "different settings (val_split=100, here 0)" in capsys.readouterr().err
 
 
+def test_frontier_match_time_gives_progressive_arms_the_measured_baselines_seconds(cifar_root, tmp_path, one_thread):
+    bench = _frontier_script()
+    args = ["--data_root", cifar_root, "--out_dir", str(tmp_path), "--num_epochs", "12", "--width", "4",
+            "--batch_size", "40", "--seeds", "0", "--train_subset", "0", "--calibration_steps", "2",
+            "--device", "cpu", "--budgets", "0.5", "--match_time"]
+    assert bench.main(args) == 0
+    (root,) = tmp_path.iterdir()
+    assert root.name.endswith("_mt_cpu")  # its own folder: runs planned the other way are not mixed in
+    baseline = json.load(open(root / "no_s0" / "summary.json"))
+    config = json.load(open(root / "b0.5" / "yes_s0" / "config.json"))
+    assert config["budget"] is None and config["time_budget"] == f"{0.5 * baseline['train_time_s']:.2f}s"
+    assert json.load(open(root / "b0.5" / "short_s0" / "config.json"))["budget"] == 0.5  # short counts epochs
+    progressive = json.load(open(root / "b0.5" / "yes_s0" / "summary.json"))
+    assert progressive["train_time_s"] <= 0.5 * baseline["train_time_s"] * 1.1
+    assert "budget x the same seed's measured baseline time (--match_time)" in open(root / "table.md").read()
+
+
 @pytest.mark.parametrize("budgets", ["0.4,1.2", "0", "abc", ","])
 def test_frontier_bench_rejects_bad_budgets_before_training(budgets, tmp_path, capsys):
     bench = _frontier_script()
