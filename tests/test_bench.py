@@ -136,7 +136,7 @@ def test_frontier_match_time_gives_progressive_arms_the_measured_baselines_secon
     assert config["budget"] is None and config["time_budget"] == f"{0.5 * baseline['train_time_s']:.2f}s"
     assert json.load(open(root / "b0.5" / "short_s0" / "config.json"))["budget"] == 0.5  # short counts epochs
     progressive = json.load(open(root / "b0.5" / "yes_s0" / "summary.json"))
-    assert progressive["train_time_s"] <= 0.5 * baseline["train_time_s"] * 1.1
+    assert progressive["train_time_s"] <= 0.5 * baseline["train_time_s"] + 0.2  # the last step may overrun a little
     assert "budget x the same seed's measured baseline time (--match_time)" in open(root / "table.md").read()
 
 
