@@ -26,7 +26,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from budget import add_shared_arguments, finished_run, folder_name, mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_shared_arguments, finished_run, folder_name, matched_time, mean_std as stats  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out reg_start, so a name keeps its meaning when defaults move.
@@ -148,8 +148,7 @@ def main(argv=None):
                 flags = dict(algo="no") if name == "baseline" else dict(RECIPES[name], budget=args.budget)
                 if flags["algo"] == "yes" and seed in runs.get("baseline", {}) and not args.calibrated:
                     # every arm gets exactly the same seconds, so planner noise cannot favour one recipe
-                    flags = dict(flags, budget=None,
-                                 time_budget=f"{args.budget * runs['baseline'][seed]['train_time_s']:.2f}s")
+                    flags = dict(flags, **matched_time(args.budget, runs["baseline"][seed]["train_time_s"]))
                 exp = f"{name}_s{seed}"
                 s = finished_run(dict(shared, **flags, seed=seed, exp_name=exp))  # reused: same settings only
                 if s is None:

@@ -83,9 +83,15 @@ def mean_std(xs):
     return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
-def arm_settings(args, arm, seed, folder, time_budget_s=None):
-    """lib.train keywords of one arm and seed, trained into folder/<arm>_s<seed>. time_budget_s: the progressive
-    arm's wall-clock seconds instead of --budget (a fraction of the planner's own estimate of the baseline)."""
+def matched_time(budget, baseline_s):
+    """A progressive arm's flags for budget x a measured baseline's seconds as --time_budget, instead of --budget
+    (a fraction of the planner's own estimate of the baseline), so no estimate can give it more or less time."""
+    return dict(budget=None, time_budget=f"{budget * baseline_s:.2f}s")
+
+
+def arm_settings(args, arm, seed, folder, baseline_s=None):
+    """lib.train keywords of one arm and seed, trained into folder/<arm>_s<seed>. baseline_s: the seed's measured
+    baseline seconds, whose budget share the progressive arm then gets as its time (matched_time)."""
     kw = dict(dataset=args.dataset, data_root=args.data_root, out_dir=folder, exp_name=f"{arm}_s{seed}", algo=arm,
               num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
               warmup_epochs=args.warmup_epochs, seed=seed,
@@ -94,17 +100,16 @@ def arm_settings(args, arm, seed, folder, time_budget_s=None):
               overwrite=True)
     if arm != "no":
         kw["budget"] = args.budget
-    if arm == "yes" and time_budget_s is not None:
-        kw.update(budget=None, time_budget=f"{time_budget_s:.2f}s")
     if arm == "yes":
+        kw.update(matched_time(args.budget, baseline_s) if baseline_s is not None else {})
         kw.update(schedule=args.schedule, grow=args.grow, **({"init": args.init} if args.init else {}),
                   **{k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None})
     return kw
 
 
-def run_arm(args, arm, seed, folder, time_budget_s=None):
+def run_arm(args, arm, seed, folder, baseline_s=None):
     """Train one arm (or, with --reuse_from, reuse a matching finished baseline or short run); -> its summary."""
-    kw = arm_settings(args, arm, seed, folder, time_budget_s)
+    kw = arm_settings(args, arm, seed, folder, baseline_s)
     if args.reuse_from and arm != "yes":
         summary = reuse_run(args.reuse_from, kw)
         if summary is not None:

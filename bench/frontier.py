@@ -104,8 +104,8 @@ def run_point(args, arm, seed, budget, root, baseline_s=None):
     baseline_s: the seed's measured baseline seconds, which a progressive arm gets budget x of with --match_time."""
     folder = root if arm == "no" else os.path.join(root, f"b{budget:g}")
     point = argparse.Namespace(**{**vars(args), "budget": budget, "reuse_from": ""})
-    seconds = budget * baseline_s if arm == "yes" and args.match_time else None
-    kw = arm_settings(point, arm, seed, folder, seconds)
+    matched = baseline_s if args.match_time else None  # arm_settings applies it to the progressive arm only
+    kw = arm_settings(point, arm, seed, folder, matched)
     path, summary = os.path.join(folder, kw["exp_name"]), finished_run(kw)
     for source in reuse_folders(args.reuse_from, arm, seed, budget) if summary is None else []:
         summary = reuse_run(source, kw)  # None: a short run of another budget, try the next folder
@@ -113,7 +113,7 @@ def run_point(args, arm, seed, budget, root, baseline_s=None):
             path = os.path.join(source, kw["exp_name"])
             break
     if summary is None:
-        summary = run_arm(point, arm, seed, folder, seconds)
+        summary = run_arm(point, arm, seed, folder, matched)
     return dict(method=METHODS[arm], algo=arm, budget=1.0 if arm == "no" else budget, seed=seed, path=path,
                 summary=summary)
 
