@@ -45,6 +45,15 @@ def test_grouped_batches_split_over_processes_like_single_ones():
         assert len(parts[0][k]) == len(parts[1][k]) == 6
 
 
+def test_the_stream_runs_epoch_after_epoch_numbering_batches_of_batch_size():
+    loader = _loader()  # 5 batches of 4 per epoch
+    stream = loader.stream(epoch=1, start=1, group=2)  # resuming at batch 1 of epoch 1
+    got = [next(stream) for _ in range(4)]
+    assert [(e, i) for e, (i, _, _) in got] == [(1, 1), (1, 3), (2, 0), (2, 2)]  # batch 5 of epoch 1 makes no pair
+    pairs = [y for _, y in loader.batches(epoch=2, group=2)]
+    assert torch.equal(got[2][1][2], pairs[0]) and torch.equal(got[3][1][2], pairs[1])
+
+
 @pytest.mark.parametrize("group", [0, -1, 1.5, True])
 def test_a_bad_group_is_refused(group):
     with pytest.raises(ValueError, match="group"):

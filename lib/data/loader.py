@@ -54,3 +54,13 @@ class DeviceLoader:
             for i in range(lo + start * self.batch_size, min(hi, n), self.batch_size):
                 j = min(i + self.batch_size, hi, n)
                 yield self.x[i:j], self.y[i:j]
+
+    def stream(self, epoch, start=0, group=1):
+        """(epoch, (i, x_uint8, y)) forever: training batches from batch `start` of `epoch` on, epoch after epoch.
+
+        i counts batches of batch_size, whatever the group: it is where a checkpoint resumes.
+        """
+        while True:
+            for j, (xb, yb) in enumerate(self.batches(epoch, start, group)):
+                yield epoch, (start + j * group, xb, yb)
+            epoch, start = epoch + 1, 0

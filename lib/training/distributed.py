@@ -38,6 +38,13 @@ def setup(device_kind):
     return info
 
 
+def pick_device(name):
+    """--device as a torch device: `auto` is CUDA when a GPU is visible, else the CPU."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu (or auto)")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
 def teardown(info):
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

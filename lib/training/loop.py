@@ -45,9 +45,9 @@ def train(cfg=None, **kwargs):
     cfg = cfg if isinstance(cfg, TrainConfig) else make_config(**{**(cfg or {}), **kwargs})
     cfg = resolve_config(cfg)
     t_start = time.perf_counter()
-    device = _pick_device(cfg.device)
+    device = dist.pick_device(cfg.device)
     info = dist.setup(device.type)
-    if device.type == "cuda" and info.enabled:
+    if device.type == "cuda" and info.enabled:  # this process's own GPU
         device = torch.device("cuda", info.local_rank)
     run = _Run(cfg, device, info)
     try:
@@ -96,7 +96,7 @@ class _Run:
         self.compiled_before = compilations() if cfg.compile else 0  # the counter is per process, not per run
         p = clock.progress(state["step"])
         group = groups[state["stage"]]
-        batches = self._batches(state["epoch"], state["batch"], group)
+        batches = self.loader.stream(state["epoch"], state["batch"], group)
         epoch = self._advance(self._start_epoch(state["epoch"], None, clock), next(batches), clock, p)
         p = clock.progress(state["step"])
         bar = tqdm(total=spe * sched["run_epochs"], initial=state["step"], disable=not self._show(), leave=False)
@@ -107,7 +107,7 @@ class _Run:
             spec = self._regularisation(res)[0]  # this stage's augmentation (crop padding)
             if groups[k] != group:  # this stage steps on another number of batches: regroup from the next image
                 group = groups[k]
-                batches = self._batches(epoch["index"], epoch["next"][0], group)
+                batches = self.loader.stream(epoch["index"], epoch["next"][0], group)
                 epoch = self._advance(epoch, next(batches), clock, p)
                 p = clock.progress(state["step"])
             lr_scale = batch_lr_factor(group, cfg.stage_batch_lr)  # the step's batch is group x --batch_size
@@ -244,16 +244,6 @@ class _Run:
             return recalibrate_bn(self.model, plain_batches(self.loader, self.spec, res, self.fmt, cfg.bn_recal,
                                                              epoch_seed(cfg.seed, k, 99)))
 
-    def _batches(self, epoch, start, group):
-        """(epoch, (i, x_uint8, y)) forever, from batch `start` of `epoch` on, `group` batches per step.
-
-        i counts batches of --batch_size, whatever the group: it is where a checkpoint resumes.
-        """
-        while True:
-            for j, (xb, yb) in enumerate(self.loader.batches(epoch, start, group)):
-                yield epoch, (start + j * group, xb, yb)
-            epoch, start = epoch + 1, 0
-
     def _advance(self, epoch, nxt, clock, p):
         """The epoch that trains `nxt` (epoch index, (i, x, y)): this one, or a new one once this one is done.
 
@@ -357,9 +347,3 @@ class _Run:
         if self.state["checkpoint_epoch"] is None:
             return "no checkpoint was written yet"
         return f"the last good checkpoint (epoch {self.state['checkpoint_epoch']}) is kept in {self.run_dir}"
-
-
-def _pick_device(name):
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu (or auto)")
-    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
