@@ -21,6 +21,7 @@ from lib.training.config import (STAGE_BATCH_LR_RULES, STAGE_BATCH_MODES, TrainC
                                  make_config, resolve_config, saved_config)
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
+from lib.training.rundir import other_data  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 
 ARMS = ("no", "yes", "short")
@@ -130,7 +131,12 @@ def finished_run(kw):
         pairs = ", ".join(f"{k}={saved.get(k)!r}, here {current.get(k)!r}" for k in differ)
         raise UserError(f"{run} holds a finished run with other settings ({pairs}); give another --tag or "
                         f"--out_dir, or delete {run} to train it again")
-    return read_json(os.path.join(run, "summary.json"))
+    summary = read_json(os.path.join(run, "summary.json"))
+    why = other_data(make_config(**kw), summary)
+    if why:
+        raise UserError(f"{run} holds a finished run with these settings, but {why}; give another --tag or "
+                        f"--out_dir, or delete {run} to train it again")
+    return summary
 
 
 # settings that must match for a finished run to stand in for a new one; the progressive arm is always trained
@@ -159,6 +165,10 @@ def reuse_run(folder, kw):
                         f"run without --reuse_from to train a matching one")
     if kw["algo"] == "short" and config.get("budget") != kw["budget"]:
         return None
+    why = other_data(make_config(**kw), summary)
+    if why:
+        raise UserError(f"--reuse_from: {run} has the same settings, but {why}; run without --reuse_from to "
+                        "train it on this data")
     return summary
 
 

@@ -89,7 +89,7 @@ def run_arm(**kwargs):
     """
     from ..training.checkpoint import config_differences
     from ..training.loop import train
-    from ..training.rundir import check_run_dir
+    from ..training.rundir import check_run_dir, other_data
 
     cfg = resolve_config(make_config(**kwargs))  # compared with config.json, which holds resolved values
     path = os.path.join(cfg.out_dir, cfg.exp_name)
@@ -103,6 +103,10 @@ def run_arm(**kwargs):
             raise UserError(f"{path} holds a run with other settings ({pairs}); set overwrite = True to replace it, "
                             "or change out_dir")
         if os.path.exists(os.path.join(path, "summary.json")):
+            why = other_data(cfg, read_json(os.path.join(path, "summary.json")))
+            if why:
+                raise UserError(f"{path} holds a finished run with these settings, but {why}; set overwrite = True "
+                                "to train it again on this data, or change out_dir")
             print(f"reusing the finished run in {path} (overwrite = True trains it again)")
             return load_run(path)
         if os.path.exists(os.path.join(path, "checkpoint.pt")):

@@ -22,7 +22,8 @@ from ..growth.grow import widen
 from ..data.loader import DeviceLoader, epoch_seed
 from ..growth.model import resnet18
 from ..records import append_jsonl, env_info, write_json
-from .rundir import CONFIG_NAME, ENV_NAME, METRICS_NAME, SUMMARY_NAME, load_run_data, prepare_run_dir
+from .rundir import (CONFIG_NAME, ENV_NAME, METRICS_NAME, SUMMARY_NAME, data_digest, load_run_data,
+                     prepare_run_dir)
 from .budget import warm_up
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
@@ -78,6 +79,7 @@ class _Run:
         self.sizes = stage_sizes(self.stages, cfg.width, self.spec.resolution)  # [(width, px)] per stage
         warmup_s = self._warm_up()  # before any clock: a fresh process's one-time cost, the same for every method
         state = new_state(len(self.stages))
+        state["data_sha1"] = self.data_sha1
         if cfg.resume:
             self.model, self.optimizer = resume_state(cfg, self.run_dir, state, self._new_model)
         else:
@@ -155,6 +157,7 @@ class _Run:
         """Data on the device; under torchrun rank 0 loads (and downloads) first, then the others."""
         cfg, info = self.cfg, self.info
         train_x, train_y, test_x, test_y, self.spec, val_x, val_y = dist.main_first(lambda: load_run_data(cfg), info)
+        self.data_sha1 = data_digest(train_x, train_y, test_x, test_y, val_x, val_y)  # resume and reuse: same data
         if cfg.batch_size % info.world_size:
             raise UserError(f"--batch_size {cfg.batch_size} does not split over {info.world_size} processes; "
                             f"give a multiple of {info.world_size}")

@@ -1,5 +1,6 @@
 """A run's folder: what it may hold, refusing to clobber finished runs or anything else, and the data a run
 trains, validates and tests on."""
+import hashlib
 import json
 import os
 
@@ -117,6 +118,40 @@ def load_run_data(cfg):
             f"give --batch_size <= {len(train_y)}"
         )
     return train_x, train_y, test_x, test_y, data.spec, val_x, val_y
+
+
+def data_digest(*arrays):
+    """sha1 of the arrays a run trains, validates and tests on (shapes, dtypes and bytes; None entries skipped).
+
+    Recorded in checkpoints and summary.json, so a run is neither resumed nor reused on other data than it
+    was trained on: a dataset folder may move (--data_root is free), its contents may not change.
+    """
+    h = hashlib.sha1()
+    for a in arrays:
+        if a is not None:
+            a = a.contiguous()
+            h.update(f"{a.dtype}{tuple(a.shape)};".encode())
+            h.update(a.numpy().reshape(-1).view("uint8").data)
+    return h.hexdigest()
+
+
+def run_data_digest(cfg):
+    """data_digest of the data `cfg` would train on, as lib.train would load it."""
+    train_x, train_y, test_x, test_y, _, val_x, val_y = load_run_data(cfg)
+    return data_digest(train_x, train_y, test_x, test_y, val_x, val_y)
+
+
+def other_data(cfg, summary):
+    """'trained on data with digest A; cfg's data has digest B' when a finished run's summary records data
+    other than what `cfg` would train on; None when they are the same or the summary predates the record."""
+    recorded = (summary or {}).get("data_sha1")
+    if recorded is None:
+        return None
+    now = run_data_digest(cfg)
+    if now == recorded:
+        return None
+    return (f"it was trained on other data than {cfg.dataset} under --data_root {cfg.data_root} holds now "
+            f"(data sha1 {recorded[:12]}, now {now[:12]})")
 
 
 def carve_val_split(x, y, n, seed):

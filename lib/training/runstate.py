@@ -86,7 +86,7 @@ def new_state(n_stages):
     """The loop's position and records, as checkpointed (plain values only)."""
     return dict(epoch=0, batch=0, step=0, spent_s=0.0, epoch_start_s=0.0, stage=0, stage_start_s=0.0, rows=[],
                 growth=[], stage_s=[0.0] * n_stages, stage_images=[0] * n_stages, capture_s=[0.0] * n_stages,
-                plan=None, partial=None, checkpoint_epoch=None)
+                plan=None, partial=None, checkpoint_epoch=None, data_sha1=None)
 
 
 def progress_plan(cfg, stages, steps_per_epoch, plan):
@@ -113,8 +113,16 @@ def progress_plan(cfg, stages, steps_per_epoch, plan):
 
 
 def resume_state(cfg, run_dir, state, new_model):
-    """Rebuild model, optimizer, loop state and RNG states from the run's checkpoint (same config only)."""
+    """Rebuild model, optimizer, loop state and RNG states from the run's checkpoint (same config and data only).
+
+    state["data_sha1"] is the digest of the data loaded now; a checkpoint made on other data is refused.
+    """
     saved = load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))
+    if saved.get("data_sha1") not in (None, state["data_sha1"]):
+        raise UserError(f"checkpoint in {run_dir} was made on other data than {cfg.dataset} under --data_root "
+                        f"{cfg.data_root} holds now (data sha1 {saved['data_sha1'][:12]}, now "
+                        f"{state['data_sha1'][:12]}); point --data_root at the data it started on, or start over "
+                        "with --overwrite")
     before = saved_config(saved["config"])  # a field added since: as the run behaved without it
     diff = config_differences(before, dataclasses.asdict(cfg))
     if diff:
@@ -168,7 +176,8 @@ def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_tr
                final_resolution=rows[-1]["resolution"] if rows else None, train_flops=sum(p["train_flops"] for p in per_stage),
                stages=per_stage, growth=state["growth"], plan=plan, world_size=info.world_size,
                device=str(device), num_epochs=cfg.num_epochs, width=cfg.width,
-               compilations=state["rows"][-1].get("compilations") if cfg.compile and rows else None)
+               compilations=state["rows"][-1].get("compilations") if cfg.compile and rows else None,
+               data_sha1=state["data_sha1"])
     if plan:
         out["predicted_train_s"] = plan["budget_s"]
         out["predicted_saving"] = plan["predicted_saving"]
