@@ -52,9 +52,9 @@ quiet = False  # no per-epoch lines'''
 
 names = lib.experiment_names(dataset, width, num_epochs, seed, train_subset, test_subset, batch_size, lr,
                              schedule, budget)
-common = dict(dataset=dataset, data_root=data_root, download=download, out_dir=out_dir, num_epochs=num_epochs,
-              width=width, batch_size=batch_size, lr=lr, seed=seed, train_subset=train_subset,
-              test_subset=test_subset, device=device, compile=torch_compile, overwrite=overwrite, quiet=quiet)
+arms = lib.experiment_arms(dataset, data_root, download, out_dir, num_epochs, width, schedule, budget,
+                           calibration_steps, batch_size, lr, seed, train_subset, test_subset, device,
+                           torch_compile, overwrite, quiet)  # each arm's lib.run_arm keywords, checked
 figure_dir = os.path.join(out_dir, names["compare"])  # this experiment's figures and table
 names'''
     return [
@@ -67,14 +67,13 @@ names'''
         ("parameters", parameters),
         ("code", derived),
         ("markdown", "## Baseline: full size for every epoch"),
-        ("code", 'baseline = lib.run_arm(**common, algo="no", exp_name=names["baseline"])'),
+        ("code", 'baseline = lib.run_arm(**arms["baseline"])'),
         ("markdown", "## Progressive: grow in stages, within the budget"),
-        ("code", 'progressive = lib.run_arm(**common, algo="yes", schedule=schedule, budget=budget,\n'
-                 '                          calibration_steps=calibration_steps, exp_name=names["progressive"])'),
+        ("code", 'progressive = lib.run_arm(**arms["progressive"])'),
         ("markdown", "## Short: full size for the budget's share of the epochs\n\n"
                      "The control a user would pick instead: the same network, fewer epochs, the learning rate "
                      "decayed to zero at the budget."),
-        ("code", 'short = lib.run_arm(**common, algo="short", budget=budget, exp_name=names["short"])'),
+        ("code", 'short = lib.run_arm(**arms["short"])'),
         ("markdown", "## Test accuracy against epochs and against training time"),
         ("code", 'curves = lib.curves_frame({"baseline": baseline, "progressive": progressive, "short": short})\n'
                  'fig = lib.plot_accuracy(curves)\n'

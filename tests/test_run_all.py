@@ -39,7 +39,7 @@ def test_check_parameters_names_the_valid_ones():
     runner.check_parameters(notebook, dict(num_epochs=5, lr=1, budget=0.5, download=True))  # int for a float is fine
     with pytest.raises(UserError, match=r"no parameter epochs; valid parameters: .*num_epochs"):
         runner.check_parameters(notebook, dict(epochs=5))
-    with pytest.raises(UserError, match="width of cifar10.ipynb takes a int .*got 'wide'"):
+    with pytest.raises(UserError, match="width of cifar10.ipynb takes an int .*got 'wide'"):
         runner.check_parameters(notebook, dict(width="wide"))
     with pytest.raises(UserError, match="download .* takes a bool"):
         runner.check_parameters(notebook, dict(download=1))
@@ -106,7 +106,14 @@ def test_unknown_parameter_is_rejected_before_anything_runs(tmp_path):
     assert "no parameter num_epoch; valid parameters:" in result.stderr and "num_epochs" in result.stderr
     assert not any(tmp_path.iterdir()), "nothing may run (or be written) after a bad parameter"
     result = run_all("--profile", "smoke", "--out_root", str(tmp_path), "-p", "width=wide", timeout=60)
-    assert result.returncode == 2 and "takes a int" in result.stderr
+    assert result.returncode == 2 and "takes an int" in result.stderr
+    # a value of the right type that no arm can train with is refused as early, naming the notebook
+    result = run_all("--profile", "smoke", "--out_root", str(tmp_path), "-p", "budget=1.5", timeout=60)
+    assert result.returncode == 2 and "cifar10.ipynb: --budget 1.5 is out of range" in result.stderr
+    result = run_all("--profile", "smoke", "--out_root", str(tmp_path), "-p", "schedule=1/1:0.5,1/0.5:0.5",
+                     timeout=60)
+    assert result.returncode == 2 and "cifar10.ipynb: " in result.stderr and "schedule" in result.stderr
+    assert not any(tmp_path.iterdir()), "nothing may run (or be written) after a bad value"
 
 
 def test_smoke_profile_end_to_end_and_rerun_reuses_runs(tmp_path, one_thread):
@@ -131,14 +138,14 @@ def test_failing_notebook_and_absent_dataset_are_reported(tmp_path, one_thread):
     data = tmp_path / "data"
     write_fake_dataset("cifar10", data, **runner.SMOKE_DATA["cifar10"])
     result = run_all("--profile", "smoke", "--only", "cifar10,tinyimagenet", "--data_root", str(data),
-                     "--out_root", str(tmp_path), "--device", "cpu", "-p", "num_epochs=0")
+                     "--out_root", str(tmp_path), "--device", "cpu", "-p", "batch_size=1000")  # > the 320 images
     assert result.returncode == 1
     assert re.search(PROGRESS_RE.format(i=1, n=3, name="cifar10", status="FAILED"), result.stdout)
     assert re.search(PROGRESS_RE.format(i=2, n=3, name="tinyimagenet", status="MISSING"), result.stdout)
     assert "2 of 3 notebooks did not finish" in result.stderr
-    failed = tmp_path / "smoke" / "cifar10" / "cifar10_w8_e0_s0_bs16_lr0.1_b0.75.FAILED.ipynb"
-    assert re.search(rf"cifar10: failed: UserError: --num_epochs .*{re.escape(str(failed))}", result.stderr)
-    assert failed.exists() and not failed.with_name("cifar10_w8_e0_s0_bs16_lr0.1_b0.75.ipynb").exists()
+    failed = tmp_path / "smoke" / "cifar10" / "cifar10_w8_e10_s0_bs1000_lr0.1_b0.75.FAILED.ipynb"
+    assert re.search(rf"cifar10: failed: UserError: --batch_size 1000 .*{re.escape(str(failed))}", result.stderr)
+    assert failed.exists() and not failed.with_name("cifar10_w8_e10_s0_bs1000_lr0.1_b0.75.ipynb").exists()
     assert re.search(r"tinyimagenet: missing: dataset absent: .*tiny-imagenet-200 does not exist; pass --download",
                      result.stderr)
     md = (tmp_path / "smoke" / "results.md").read_text()

@@ -23,8 +23,7 @@ PROFILES = {
     # minutes per dataset on a laptop CPU: narrow net, class-balanced subsets, few epochs
     "quick": dict(num_epochs=8, width=16, batch_size=128, lr=0.2, train_subset=5000, test_subset=1000),
     # seconds per dataset on tiny generated data (no download): checks that everything runs; the progressive
-    # arm's budget must leave room for its calibration (3 sizes x 3 steps) beside training
-    # (large enough that the budget arms' speed calibration, ~0.5 s, is a small part of their budget)
+    # arm's budget must leave room for its calibration (3 sizes x 1 timed step) beside training
     "smoke": dict(num_epochs=10, width=8, batch_size=16, lr=0.1, train_subset=0, test_subset=0, budget=0.75,
                   calibration_steps=1),
 }
@@ -117,7 +116,8 @@ def check_parameters(notebook, parameters, declared=None):
         else:
             ok = isinstance(value, type(default))
         if not ok:
-            raise UserError(f"parameter {name} of {Path(notebook).name} takes a {type(default).__name__} "
+            kind = type(default).__name__
+            raise UserError(f"parameter {name} of {Path(notebook).name} takes {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
                             f"(default {default!r}), got {value!r}")
 
 
@@ -162,7 +162,7 @@ def plan_jobs(profile="smoke", only=None, data_root=None, device=None, download=
 
     Raises UserError (before anything runs) on an unknown profile, dataset or parameter.
     """
-    from .report import experiment_names
+    from .report import experiment_arms, experiment_names
 
     if profile not in PROFILES:
         raise UserError(f"unknown --profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -189,6 +189,10 @@ def plan_jobs(profile="smoke", only=None, data_root=None, device=None, download=
         names = experiment_names(params["dataset"], params["width"], params["num_epochs"], params["seed"],
                                  params["train_subset"], params["test_subset"], params["batch_size"], params["lr"],
                                  params["schedule"], params["budget"])
+        try:  # the values the notebook will train with, checked as its arms will check them
+            experiment_arms(**params)
+        except UserError as exc:
+            raise UserError(f"{notebook.name}: {exc}") from None
         missing = "" if profile == "smoke" and data_root == out_root / "data" else \
             dataset_missing(name, data_root, params["download"])
         jobs.append(Job(name, notebook, out_root / name / f"{names['notebook']}.ipynb", values, missing))

@@ -68,6 +68,28 @@ def experiment_names(dataset, width, num_epochs, seed=0, train_subset=0, test_su
     return names
 
 
+def experiment_arms(dataset, data_root, download, out_dir, num_epochs, width, schedule, budget, calibration_steps,
+                    batch_size, lr, seed, train_subset, test_subset, device, torch_compile, overwrite, quiet):
+    """lib.run_arm keywords of an experiment notebook's three arms, from its parameters, every value checked.
+
+    -> {"baseline": ..., "progressive": ..., "short": ...}. A bad value (a budget out of range, a schedule
+    that shrinks...) is a UserError here, before anything trains: run_all.py calls this for each notebook
+    before running any.
+    """
+    names = experiment_names(dataset, width, num_epochs, seed, train_subset, test_subset, batch_size, lr, schedule,
+                             budget)
+    common = dict(dataset=dataset, data_root=data_root, download=download, out_dir=out_dir, num_epochs=num_epochs,
+                  width=width, batch_size=batch_size, lr=lr, seed=seed, train_subset=train_subset,
+                  test_subset=test_subset, device=device, compile=torch_compile, overwrite=overwrite, quiet=quiet)
+    arms = dict(baseline=dict(common, algo="no", exp_name=names["baseline"]),
+                progressive=dict(common, algo="yes", schedule=schedule, budget=budget,
+                                 calibration_steps=calibration_steps, exp_name=names["progressive"]),
+                short=dict(common, algo="short", budget=budget, exp_name=names["short"]))
+    for kw in arms.values():
+        resolve_config(make_config(**kw))  # resolving parses the schedule
+    return arms
+
+
 def load_run(path):
     """A run folder's records (config, env, summary if finished, metrics) -> Run."""
     if not os.path.isdir(path):
