@@ -5,6 +5,7 @@ Under torchrun, each process runs this same command (see README: multi-GPU).
 """
 import argparse
 import json
+import os
 import sys
 import typing
 
@@ -26,6 +27,17 @@ def build_parser():
     return parser
 
 
+def interrupted(args):
+    """What to do after Ctrl-C: resume from the run's checkpoint if it has one, else start again."""
+    from lib.training.checkpoint import CHECKPOINT_NAME
+    from lib.training.config import make_config
+
+    folder = os.path.join(args["out_dir"], make_config(**args).resolved_exp_name())
+    if os.path.exists(os.path.join(folder, CHECKPOINT_NAME)):
+        return f"interrupted; {folder} keeps its last checkpoint: continue with the same command plus --resume"
+    return "interrupted before the run's first checkpoint, so there is nothing to resume: run the same command again"
+
+
 def main(argv=None):
     args = vars(build_parser().parse_args(argv))
     try:
@@ -38,7 +50,7 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; continue the run with the same command plus --resume", file=sys.stderr)
+        print(interrupted(args), file=sys.stderr)
         return 130
     keys = ("dataset", "algo", "test_acc", "val_acc", "train_time_s", "epochs", "final_width", "final_resolution")
     print(json.dumps({k: summary.get(k) for k in keys}))

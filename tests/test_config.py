@@ -24,6 +24,17 @@ def test_parse_duration(text, seconds):
     (dict(colour="red"), "unknown parameter"),
     (dict(init="magic"), "unknown --init 'magic'"),
     (dict(bn_recal=-2), "--bn_recal must be a whole number >= 0"),
+    (dict(overwrite="False"), "--overwrite is an on/off flag: give True or False, got 'False'"),
+    (dict(compile="off"), "--compile is an on/off flag"),
+    (dict(download="no"), "--download is an on/off flag"),
+    (dict(seed="0"), "--seed must be a whole number >= 0, got '0'"),
+    (dict(seed=1.5), "--seed must be a whole number"),
+    (dict(seed=2**70), "--seed .* is too large"),
+    (dict(out_dir=5), "--out_dir must be a string, got 5"),
+    (dict(data_root=None), "--data_root must be a string, got None"),
+    (dict(calibration_steps=0), "--calibration_steps must be a whole number >= 1"),
+    (dict(momentum=5), "--momentum must be below 1"),
+    (dict(budget="0.5", algo="yes"), "--budget must be a number"),
 ])
 def test_bad_config_names_the_problem(kwargs, message):
     with pytest.raises(UserError, match=message):
@@ -63,3 +74,31 @@ def test_a_config_recorded_before_a_field_existed_reads_as_that_run_behaved():
     assert saved_config(old)["reg_start"] == 1.0
     assert saved_config(dict(old, reg_start=0.0))["reg_start"] == 0.0
     assert saved_config({})["lr"] == make_config().lr  # other missing fields: today's default
+
+
+def test_a_path_object_is_a_path():
+    import pathlib
+
+    cfg = make_config(data_root=pathlib.Path("d"), out_dir=pathlib.Path("o") / "runs")
+    assert (cfg.data_root, cfg.out_dir) == ("d", "o/runs")
+
+
+@pytest.mark.parametrize("algo, extra", [("no", {}), ("short", dict(budget=0.5))])
+def test_a_schedule_is_refused_where_it_would_be_ignored(algo, extra):
+    from lib.training.config import resolve_config
+
+    with pytest.raises(UserError, match="cannot read schedule 'garbage'"):
+        resolve_config(make_config(algo=algo, schedule="garbage", **extra))
+    with pytest.raises(UserError, match=f"--schedule '1/0.5:0.5,1/1:0.5' applies to --algo yes only: --algo {algo}"):
+        resolve_config(make_config(algo=algo, schedule="1/0.5:0.5,1/1:0.5", **extra))
+    assert resolve_config(make_config(algo=algo, schedule="1/1:1", **extra)).schedule == "1/1:1"  # as recorded
+
+
+def test_too_few_epochs_for_the_stages_is_refused_before_any_work():
+    from lib.training.config import resolve_config
+
+    with pytest.raises(UserError, match="schedule has 3 stages but only 2 epochs"):
+        resolve_config(make_config(algo="yes", num_epochs=2))
+    with pytest.raises(UserError, match=r"stage 1 \(share 0.1\) gets no whole epoch out of 3"):
+        resolve_config(make_config(algo="yes", num_epochs=3, schedule="1/0.5:0.1,1/1:0.9"))
+    assert resolve_config(make_config(algo="yes", num_epochs=2, budget=0.5))  # a budget plans in seconds instead

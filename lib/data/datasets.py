@@ -89,6 +89,9 @@ def _check_split(x, y, spec, folder, split):
                         f"{shape[1]}, {shape[2]}]; the files do not match {spec.name}.")
     if y.shape != (len(x),):
         raise UserError(f"{folder}: {len(x)} {split} images but {len(y)} labels; the files are inconsistent.")
+    if not len(y):
+        raise UserError(f"{folder}: the {split} split holds no images; the files are empty or truncated, so "
+                        f"fetch {spec.name} again (--download into an empty --data_root).")
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= spec.num_classes):
         raise UserError(f"{folder}: {split} labels span {int(y.min())}..{int(y.max())}, outside 0..{spec.num_classes - 1} "
                         f"for {spec.name}; the files are corrupted or belong to another dataset.")

@@ -51,13 +51,15 @@ def baseline_seconds(num_epochs, n_train, full_images_per_s):
     return num_epochs * n_train / full_images_per_s
 
 
-def check_time_budget(budget_s, calibration_s, smallest_epoch_s, baseline_s=None):
+def check_time_budget(budget_s, calibration_s, smallest_epoch_s, baseline_s=None, calibration_steps=None):
     """A budget must cover the calibration and at least one epoch of the cheapest stage, and calibration may take
     at most half of it: a plan squeezed into what is left would train a few steps and call them a run.
 
     baseline_s: the baseline's predicted seconds when the budget was given as a fraction of it (--budget), so the
-    error names that fraction and the one that would do; None for a wall-clock --time_budget.
+    error names that fraction and the one that would do; None for a wall-clock --time_budget. calibration_steps:
+    the timed steps per size (fewer are suggested only where there can be fewer).
     """
+    fewer_steps = calibration_steps is None or calibration_steps > 1
     given = (f"time budget {budget_s:.3g} s" if baseline_s is None else
              f"--budget {budget_s / baseline_s:g} ({budget_s:.3g} s of the baseline's predicted {baseline_s:.3g} s)")
 
@@ -67,7 +69,7 @@ def check_time_budget(budget_s, calibration_s, smallest_epoch_s, baseline_s=None
         if need_s < baseline_s:
             return f"give --budget {math.ceil(100 * need_s / baseline_s) / 100:g} or more"
         return (f"the baseline is predicted to take only {baseline_s:.3g} s, so no fraction of it will do: train more "
-                f"epochs (--num_epochs), or give fewer --calibration_steps")
+                f"epochs (--num_epochs)" + (", or give fewer --calibration_steps" if fewer_steps else ""))
 
     need = calibration_s + smallest_epoch_s
     if budget_s < need:
@@ -76,7 +78,8 @@ def check_time_budget(budget_s, calibration_s, smallest_epoch_s, baseline_s=None
                                                                          "(--train_subset)"))
     if calibration_s > 0.5 * budget_s:
         raise UserError(f"calibration took {calibration_s:.3g} s of the {given}, more than half, so too little is "
-                        f"left to train; " + fix(2 * calibration_s, "give fewer --calibration_steps"))
+                        f"left to train; " + fix(2 * calibration_s, "give fewer --calibration_steps" if fewer_steps else
+                                                 "train on fewer images per epoch (--train_subset)"))
 
 
 def _untimed_calls(step, source):

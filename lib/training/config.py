@@ -35,7 +35,7 @@ class TrainConfig:
     lr: float = 0.2  # peak learning rate at this batch size (SGD, nesterov)
     momentum: float = 0.9  # SGD momentum (nesterov)
     weight_decay: float = 5e-4  # on conv/linear weights only, not on BN or biases
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.1  # label smoothing of the full-size stage's loss (earlier stages: see --reg_start)
     warmup_epochs: float = 1.0  # epochs of linear LR warm-up (of the baseline's length)
     growth_warmup: float = 0.0  # epochs of LR re-warm-up after each growth (of the baseline's length); 0 = none
     lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
@@ -51,9 +51,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training step (CUDA); one compilation per stage
     cuda_graphs: str = "on"  # on | off: capture each stage's forward+backward as a CUDA graph (one CUDA process)
     sync_bn: bool = False  # synchronise BN statistics across processes (multi-GPU)
-    calibration_steps: int = 8  # timed steps per stage when planning a budget (after 2 warm-up steps)
+    calibration_steps: int = 8  # timed steps per stage size when planning a budget (after 2 warm-up steps); >= 1
     quiet: bool = False  # no progress bars
-    overwrite: bool = False  # replace a finished run of the same exp_name
+    overwrite: bool = False  # replace the run (finished or not) of the same exp_name; only its own files are deleted
     resume: bool = False  # continue the run in out_dir/exp_name from its last checkpoint
     debug: bool = False  # show full tracebacks
     extra: dict = field(default_factory=dict)  # free-form notes recorded in config.json
@@ -99,6 +99,9 @@ def make_config(**kwargs):
     unknown = sorted(set(kwargs) - names)
     if unknown:
         raise UserError(f"unknown parameter(s) {', '.join(unknown)}; valid ones: {', '.join(sorted(names))}")
+    for name in ("data_root", "out_dir"):  # a pathlib.Path is a path too
+        if isinstance(kwargs.get(name), os.PathLike):
+            kwargs[name] = os.fspath(kwargs[name])
     return check_config(TrainConfig(**kwargs))
 
 
@@ -108,10 +111,16 @@ def resolve_config(cfg):
     A run's record then says what ran, so a later change of a default cannot make an old run look
     like a new one to --resume or to the reports.
     """
-    from .schedule import BASELINE_SCHEDULE, DEFAULT_SCHEDULE, format_schedule, parse_schedule
+    from .schedule import BASELINE_SCHEDULE, DEFAULT_SCHEDULE, format_schedule, parse_schedule, restrict_growth, \
+        stage_epochs
 
     progressive = cfg.algo == "yes"
+    if not progressive and cfg.schedule and format_schedule(parse_schedule(cfg.schedule)) != BASELINE_SCHEDULE:
+        raise UserError(f"--schedule {cfg.schedule!r} applies to --algo yes only: --algo {cfg.algo} trains at full "
+                        "size throughout; drop --schedule, or give --algo yes")
     schedule = (cfg.schedule or DEFAULT_SCHEDULE) if progressive else BASELINE_SCHEDULE
+    if progressive and cfg.budget is None and not cfg.time_budget:  # whole epochs per stage: checked before any work
+        stage_epochs(restrict_growth(parse_schedule(schedule), cfg.grow), cfg.num_epochs)
     return dataclasses.replace(cfg, exp_name=cfg.resolved_exp_name(), schedule=format_schedule(parse_schedule(schedule)),
                                reg_start=cfg.reg_start if progressive else 1.0,  # one size: regularised alike
                                stage_batch=cfg.stage_batch if progressive else "fixed")  # and one batch size
@@ -142,6 +151,14 @@ def check_config(cfg):
     """Validate values that do not need the data; return cfg. Raises UserError."""
     from ..data.datasets import DATASETS
 
+    for name in ("download", "lr_restart", "compile", "sync_bn", "quiet", "overwrite", "resume", "debug"):
+        v = getattr(cfg, name)
+        if not isinstance(v, bool):  # 'False' is a true value: an on/off flag must be a real bool
+            raise UserError(f"--{name} is an on/off flag: give True or False, got {v!r}")
+    for name in ("data_root", "out_dir", "schedule", "time_budget", "exp_name"):
+        v = getattr(cfg, name)
+        if not isinstance(v, str):
+            raise UserError(f"--{name} must be a string, got {v!r}")
     if cfg.dataset not in DATASETS:
         raise UserError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
     if cfg.algo not in ALGOS:
@@ -158,8 +175,6 @@ def check_config(cfg):
         raise UserError(f"unknown --stage_batch_lr {cfg.stage_batch_lr!r}; choose one of {', '.join(STAGE_BATCH_LR_RULES)}")
     if cfg.cuda_graphs not in SWITCHES:
         raise UserError(f"unknown --cuda_graphs {cfg.cuda_graphs!r}; choose on or off")
-    if not isinstance(cfg.exp_name, str):
-        raise UserError(f"--exp_name must be a string, got {cfg.exp_name!r}")
     if cfg.exp_name:  # "" = derived from dataset, algo, width, epochs and seed
         check_name(cfg.exp_name, "--exp_name")
     if cfg.device not in DEVICES:
@@ -168,10 +183,15 @@ def check_config(cfg):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise UserError(f"--{name} must be a positive whole number, got {v!r}")
-    for name in ("train_subset", "test_subset", "val_split", "calibration_steps", "bn_recal"):
+    for name in ("train_subset", "test_subset", "val_split", "bn_recal", "seed"):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise UserError(f"--{name} must be a whole number >= 0, got {v!r}")
+    if cfg.seed >= 2**63:
+        raise UserError(f"--seed {cfg.seed} is too large; give a whole number below 2**63")
+    v = cfg.calibration_steps
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise UserError(f"--calibration_steps must be a whole number >= 1 (timed steps per stage size), got {v!r}")
     for name in ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs", "growth_warmup"):
         v = getattr(cfg, name)
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -181,11 +201,15 @@ def check_config(cfg):
     if not (isinstance(cfg.reg_start, (int, float)) and math.isfinite(cfg.reg_start) and 0 <= cfg.reg_start <= 1):
         raise UserError(f"--reg_start {cfg.reg_start!r} must be a fraction in [0, 1] of the full regularisation "
                         "(1 = the same at every stage, 0 = none at the first stage)")
+    if cfg.momentum >= 1:
+        raise UserError(f"--momentum must be below 1 (0.9 is usual), got {cfg.momentum}")
     if cfg.label_smoothing >= 1:
         raise UserError(f"--label_smoothing must be below 1, got {cfg.label_smoothing}")
     if cfg.budget is not None and cfg.time_budget:
         raise UserError("give either --budget (fraction of the baseline) or --time_budget (wall clock), not both")
-    if cfg.budget is not None and not (isinstance(cfg.budget, (int, float)) and 0 < cfg.budget < 1):
+    if cfg.budget is not None and (isinstance(cfg.budget, bool) or not isinstance(cfg.budget, (int, float))):
+        raise UserError(f"--budget must be a number, a fraction of the baseline's time in (0, 1), got {cfg.budget!r}")
+    if cfg.budget is not None and not 0 < cfg.budget < 1:
         raise UserError(f"--budget {cfg.budget!r} is out of range; give a fraction of the baseline's time in (0, 1), e.g. 0.5")
     if cfg.time_budget and parse_duration(cfg.time_budget) <= 0:
         raise UserError(f"--time_budget {cfg.time_budget!r} must be a positive duration")

@@ -22,14 +22,14 @@ from ..growth.grow import widen
 from ..data.loader import DeviceLoader, epoch_seed
 from ..growth.model import resnet18
 from ..records import append_jsonl, env_info, write_json
-from .rundir import (CONFIG_NAME, ENV_NAME, METRICS_NAME, SUMMARY_NAME, data_digest, load_run_data,
-                     prepare_run_dir)
+from .rundir import (METRICS_NAME, SUMMARY_NAME, create_run_dir, data_digest, load_run_data, prepare_run_dir,
+                     write_run_records)
 from .budget import warm_up
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
 from .schedule import (batch_lr_factor, lr_at, parse_schedule, reg_scale, restrict_growth, stage_batch_multiples,
                        stage_sizes)
-from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, match_state_layout, precision_for
+from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, match_state_layout, memory_error, precision_for
 from .clock import TrainClock, wait_for
 from .evaluate import evaluate
 
@@ -38,13 +38,14 @@ EVAL_BATCH = 1024  # images per evaluation batch
 
 
 def train(cfg=None, **kwargs):
-    """Train one run described by a TrainConfig (or its fields as keywords); returns the summary dict.
+    """Train one run described by a TrainConfig, a dict of its fields, or keywords (which override either);
+    every value is checked. Returns the summary dict.
 
     Writes out_dir/exp_name/{config.json, env.json, metrics.jsonl (per epoch, as it goes),
     checkpoint.pt (every epoch and growth), summary.json (only once the run has finished)}.
     """
-    cfg = cfg if isinstance(cfg, TrainConfig) else make_config(**{**(cfg or {}), **kwargs})
-    cfg = resolve_config(cfg)
+    base = dataclasses.asdict(cfg) if isinstance(cfg, TrainConfig) else (cfg or {})
+    cfg = resolve_config(make_config(**{**base, **kwargs}))  # whatever the form, every value checked alike
     t_start = time.perf_counter()
     device = dist.pick_device(cfg.device)
     info = dist.setup(device.type)
@@ -53,9 +54,11 @@ def train(cfg=None, **kwargs):
     run = _Run(cfg, device, info)
     try:
         return run.train(t_start)
-    except torch.OutOfMemoryError:
-        raise UserError(f"out of memory at --batch_size {cfg.batch_size} while {run.doing}; "
-                        f"try --batch_size {max(1, cfg.batch_size // 2)}") from None
+    except RuntimeError as exc:  # out of GPU or CPU memory: one line naming what to shrink
+        error = memory_error(exc, cfg, run.doing)
+        if error is None:
+            raise
+        raise error from None
     finally:
         dist.teardown(info)
 
@@ -73,8 +76,9 @@ class _Run:
     def train(self, t_start):
         cfg, info = self.cfg, self.info
         torch.manual_seed(cfg.seed), np.random.seed(cfg.seed % 2**32), random.seed(cfg.seed)
-        self.run_dir = prepare_run_dir(cfg, info.is_main)
+        self.run_dir = prepare_run_dir(cfg, info.is_main)  # checked before the data loads, made after
         self._load_data()
+        create_run_dir(cfg, self.run_dir, info.is_main)
         self.stages = restrict_growth(parse_schedule(cfg.schedule), cfg.grow)
         self.sizes = stage_sizes(self.stages, cfg.width, self.spec.resolution)  # [(width, px)] per stage
         warmup_s = self._warm_up()  # before any clock: a fresh process's one-time cost, the same for every method
@@ -332,9 +336,8 @@ class _Run:
 
     def _write_run_files(self):
         if self.info.is_main:
-            write_json(os.path.join(self.run_dir, CONFIG_NAME), dataclasses.asdict(self.cfg))
-            write_json(os.path.join(self.run_dir, ENV_NAME),
-                       env_info(self.device) | {"world_size": self.info.world_size})
+            write_run_records(self.run_dir, dataclasses.asdict(self.cfg),
+                              env_info(self.device) | {"world_size": self.info.world_size})
 
     def _last_growth(self):
         return self.state["growth"][-1]["progress"] if self.state["growth"] else None

@@ -9,7 +9,7 @@ import torch
 
 from ..data.datasets import balanced_indices, balanced_subset, load_dataset
 from ..errors import UserError
-from ..records import TEMP_PREFIX
+from ..records import TEMP_PREFIX, write_json
 
 SUMMARY_NAME = "summary.json"
 METRICS_NAME = "metrics.jsonl"
@@ -75,7 +75,10 @@ def remove_run_files(path):
 
 
 def prepare_run_dir(cfg, is_main=True):
-    """Path of out_dir/exp_name, checked against what is already there (finished, unfinished, empty, not a run)."""
+    """Path of out_dir/exp_name, checked against what is already there (finished, unfinished, empty, not a run).
+
+    Nothing is created or deleted here: create_run_dir does that once the data has loaded.
+    """
     path = os.path.join(cfg.out_dir, cfg.resolved_exp_name())
     if is_main or not cfg.overwrite:  # under --overwrite the main process may be deleting the run meanwhile
         check_run_dir(path)
@@ -89,11 +92,30 @@ def prepare_run_dir(cfg, is_main=True):
         what = "a finished run" if finished else "an unfinished run"
         fix = "--overwrite to replace it" + ("" if finished else ", or --resume to continue it")
         raise UserError(f"{path} already holds {what}; choose another --exp_name, or pass {fix}")
-    if is_main:
+    return path
+
+
+def create_run_dir(cfg, path, is_main=True):
+    """Make the run folder checked by prepare_run_dir (under --overwrite, deleting the old run's files first)."""
+    if not is_main or cfg.resume:
+        return
+    try:
         if cfg.overwrite:
             remove_run_files(path)
         os.makedirs(path, exist_ok=True)
-    return path
+    except OSError as exc:
+        raise UserError(f"cannot make the run folder {path}: {exc.strerror or exc}; choose another --out_dir or "
+                        "--exp_name") from None
+
+
+def write_run_records(path, config, env):
+    """config.json and env.json of the run in folder `path`; a folder that cannot be written is a UserError."""
+    try:
+        write_json(os.path.join(path, CONFIG_NAME), config)
+        write_json(os.path.join(path, ENV_NAME), env)
+    except OSError as exc:
+        raise UserError(f"cannot write to the run folder {path}: {exc.strerror or exc}; choose another --out_dir") \
+            from None
 
 
 def load_run_data(cfg):
@@ -106,12 +128,12 @@ def load_run_data(cfg):
     data = load_dataset(cfg.dataset, cfg.data_root, download=cfg.download)
     train_x, train_y, test_x, test_y = data.train_x, data.train_y, data.test_x, data.test_y
     if cfg.train_subset:
-        train_x, train_y = balanced_subset(train_x, train_y, cfg.train_subset, cfg.seed)
+        train_x, train_y = _subset(train_x, train_y, cfg.train_subset, cfg.seed, "--train_subset", "training")
     val_x = val_y = None
     if cfg.val_split:
         train_x, train_y, val_x, val_y = carve_val_split(train_x, train_y, cfg.val_split, cfg.seed)
     if cfg.test_subset:
-        test_x, test_y = balanced_subset(test_x, test_y, cfg.test_subset, cfg.seed)
+        test_x, test_y = _subset(test_x, test_y, cfg.test_subset, cfg.seed, "--test_subset", "test")
     if cfg.batch_size > len(train_y):
         raise UserError(
             f"--batch_size {cfg.batch_size} is larger than the {len(train_y)} training images; "
@@ -152,6 +174,14 @@ def other_data(cfg, summary):
         return None
     return (f"it was trained on other data than {cfg.dataset} under --data_root {cfg.data_root} holds now "
             f"(data sha1 {recorded[:12]}, now {now[:12]})")
+
+
+def _subset(x, y, n, seed, flag, split):
+    """balanced_subset, its error naming the flag and the split (0 = all is the other fix)."""
+    try:
+        return balanced_subset(x, y, n, seed)
+    except UserError as exc:
+        raise UserError(f"{flag} {n} of the {len(y)} {split} images: {exc} (0 takes them all)") from None
 
 
 def carve_val_split(x, y, n, seed):

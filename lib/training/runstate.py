@@ -57,7 +57,7 @@ def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, device):
         keys = [(w, r, m) for (w, r), m in zip(sizes, filled)]
     else:  # auto: both, then choose
         keys = [(w, r, 1) for w, r in sizes] + [(w, r, m) for (w, r), m in zip(sizes, filled) if m > 1]
-    steps = max(1, cfg.calibration_steps)
+    steps = cfg.calibration_steps
     pools = {g: itertools.cycle(list(itertools.islice(loader.batches(0, group=g), math.ceil(steps / g) + 2)))
              for g in {k[2] for k in keys + [full]}}
     table, capture, calib_s, timed = measure_throughput(make_step, keys + [full], pools.__getitem__, steps, device)
@@ -72,7 +72,8 @@ def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, device):
     n_train = len(loader) * cfg.batch_size
     base_s = baseline_seconds(cfg.num_epochs, n_train, table[full] * info.world_size) + capture[full]
     total_s = cfg.budget * base_s if cfg.budget else parse_duration(cfg.time_budget)
-    check_time_budget(total_s, calib_s, min(n_train / x for x in ips), base_s if cfg.budget else None)
+    check_time_budget(total_s, calib_s, min(n_train / x for x in ips), base_s if cfg.budget else None,
+                      cfg.calibration_steps)
     overhead = [capture[k] for k in chosen]
     plan = plan_budget(stages, ips, n_train, total_s - calib_s, overhead)
     return plan | dict(images_per_s=ips, capture_s=overhead, calibration_s=calib_s, calibration_steps=timed,

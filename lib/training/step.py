@@ -12,6 +12,8 @@ import time
 
 import torch
 
+from ..errors import UserError
+
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotune, allocator, lazy init)
 
 
@@ -178,3 +180,14 @@ class QueueBound:
         self.pending.append(event)
         if len(self.pending) > self.steps_ahead:
             self.pending.pop(0).synchronize()
+
+
+def memory_error(exc, cfg, doing):
+    """The UserError for running out of memory (torch's on a GPU, the CPU allocator's), else None."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return UserError(f"out of memory at --batch_size {cfg.batch_size} while {doing}; "
+                         f"try --batch_size {max(1, cfg.batch_size // 2)}")
+    if "can't allocate memory" in str(exc):  # the CPU allocator's failure is a plain RuntimeError
+        return UserError(f"out of memory at --width {cfg.width}, --batch_size {cfg.batch_size} while {doing}; "
+                         f"give a smaller --batch_size or --width")
+    return None
