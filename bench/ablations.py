@@ -99,20 +99,22 @@ def pm(mean_std, fmt="{:.2f}"):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--list", action="store_true", help="print the recipes and exit")
     p.add_argument("--recipes", default="short,default", help="comma list of names in RECIPES")
-    p.add_argument("--out_dir", default="outputs/ablations")
-    p.add_argument("--tag", default="")
-    p.add_argument("--budget", type=float, default=0.5)
+    p.add_argument("--out_dir", default="outputs/ablations", help="folder of the ablation tables and runs")
+    p.add_argument("--tag", default="", help="sub-folder name; empty: derived from the settings")
+    p.add_argument("--budget", type=float, default=0.5, help="fraction of the baseline's training time")
     add_shared_arguments(p, val_help="class-balanced images of the training subset held out to compare recipes on "
-                                     "(default: a fifth of the default 10,000); 0 = compare on test accuracy (not "
+                                     "(2000: a fifth of the default 10,000); 0 = compare on test accuracy (not "
                                      "for choosing a recipe)")
     p.set_defaults(num_epochs=30, val_split=2000)
     p.add_argument("--no_baseline", action="store_true", help="skip the full baseline (no accuracy deltas)")
     p.add_argument("--calibrated", action="store_true",
                    help="give progressive arms --budget (the planner's own estimate of the baseline's time) instead "
-                        "of the same wall-clock time: budget x the measured baseline time of the same seed")
+                        "of the same wall-clock time as the baseline's share (off: budget x the measured baseline "
+                        "time of the same seed, as bench/frontier.py --match_time)")
     p.add_argument("--note", default="", help="a remark printed under the table's header")
     return p.parse_args(argv)
 

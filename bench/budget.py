@@ -29,9 +29,10 @@ RECIPE_FLAGS = ("reg_start", "stage_batch", "stage_batch_lr")  # the progressive
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out_dir", default="outputs/bench/budget")
-    p.add_argument("--tag", default="", help="sub-folder name; default derived from the settings")
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out_dir", default="outputs/bench/budget", help="folder of this benchmark's runs and tables")
+    p.add_argument("--tag", default="", help="sub-folder name; empty: derived from the settings")
     p.add_argument("--budget", type=float, default=0.5, help="fraction of the baseline's training time")
     p.add_argument("--arms", default=",".join(ARMS), help="which of no,yes,short to run")
     add_run_arguments(p, val_help="class-balanced training images held out as a validation split (0 = none)")
@@ -45,34 +46,36 @@ def parse_args(argv=None):
 def add_run_arguments(p, val_help):
     """The settings every arm shares (data, model, optimizer, seeds) and the progressive arm's recipe."""
     add_shared_arguments(p, val_help)
-    p.add_argument("--schedule", default="", help="progressive arm's schedule (default: the library's)")
-    p.add_argument("--grow", default="both")
-    p.add_argument("--init", default="", help="progressive arm's inheritance rule (default: the library's)")
+    p.add_argument("--schedule", default="", help="progressive arm's schedule; empty: the library's default")
+    p.add_argument("--grow", default="both", help="progressive arm's growth: both, width or resolution")
+    p.add_argument("--init", default="", help="progressive arm's inheritance rule; empty: the library's default")
     p.add_argument("--reg_start", type=float, default=None,
-                   help="progressive arm's first-stage regularisation fraction (default: the library's)")
+                   help="progressive arm's first-stage regularisation fraction; None: the library's default")
     p.add_argument("--stage_batch", default=None, choices=STAGE_BATCH_MODES,
-                   help="progressive arm's batch per stage (default: the library's)")
+                   help="progressive arm's batch per stage; None: the library's default")
     p.add_argument("--stage_batch_lr", default=None, choices=STAGE_BATCH_LR_RULES,
-                   help="progressive arm's LR rule for a stage stepping on several batches (default: the library's)")
+                   help="progressive arm's LR rule for a stage stepping on several batches; None: the library's "
+                        "default")
 
 
 def add_shared_arguments(p, val_help):
     """The settings every arm shares: data, model, optimizer, seeds, device (bench/ablations.py takes these too)."""
-    p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--data_root", default="data")
+    p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100, fashionmnist or tinyimagenet")
+    p.add_argument("--data_root", default="data", help="folder holding the dataset's own folder")
     p.add_argument("--seeds", default="0", help="comma list")
     p.add_argument("--num_epochs", type=int, default=20, help="epochs of the full-size baseline")
-    p.add_argument("--width", type=int, default=16)
-    p.add_argument("--batch_size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--width", type=int, default=16, help="channels of the first stage at full size")
+    p.add_argument("--batch_size", type=int, default=128, help="images per step")
+    p.add_argument("--lr", type=float, default=0.2, help="peak learning rate at this batch size")
     p.add_argument("--warmup_epochs", type=float, default=TrainConfig.warmup_epochs,
                    help="epochs of linear LR warm-up; a small training set at a large batch takes few steps per "
                         "epoch and may need more")
-    p.add_argument("--train_subset", type=int, default=10000)
-    p.add_argument("--test_subset", type=int, default=0)
+    p.add_argument("--train_subset", type=int, default=10000,
+                   help="class-balanced training images (0 = all); the default suits a CPU")
+    p.add_argument("--test_subset", type=int, default=0, help="class-balanced test images (0 = all)")
     p.add_argument("--val_split", type=int, default=0, help=val_help)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--compile", action="store_true")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--compile", action="store_true", help="torch.compile each stage's model (no CUDA graph capture)")
     p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
                    help="timed steps per stage when the progressive arm plans its budget")
 

@@ -39,16 +39,17 @@ DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out_dir", default="outputs/bench/frontier")
-    p.add_argument("--tag", default="", help="sub-folder name; default derived from the settings and the device")
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out_dir", default="outputs/bench/frontier", help="folder of this benchmark's runs and tables")
+    p.add_argument("--tag", default="", help="sub-folder name; empty: derived from the settings and the device")
     p.add_argument("--budgets", default=DEFAULT_BUDGETS, help="comma list of fractions of the baseline's time, in (0, 1)")
     add_run_arguments(p, val_help="class-balanced training images held out as a validation split, reported beside "
                                   "test (0 = none: the frontier reports a chosen recipe on test, trained on all the data)")
     p.add_argument("--match_time", action="store_true",
                    help="give each progressive arm --time_budget = budget x its seed's measured baseline time, so "
                         "the planner's estimate of the baseline (noisy on a busy CPU) cannot give it more or less "
-                        "time than short; default: --budget, as a user would give it")
+                        "time than short; off: --budget, as a user would give it")
     p.add_argument("--reuse_from", default="",
                    help="bench/budget.py or bench/frontier.py folders (comma list, first match wins) whose finished "
                         "baselines and short runs (same settings, same budget; checked) stand in for new ones; the "

@@ -34,14 +34,15 @@ PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, 
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="cifar10", choices=sorted(DATASETS))
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", default="cifar10", choices=sorted(DATASETS), help="sets resolution and classes")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to time")
     p.add_argument("--widths", default="8,12,16", help="comma list of full-model widths (channels)")
     p.add_argument("--resolutions", default="16,24,32", help="comma list of resolutions (px)")
-    p.add_argument("--batch_size", type=int, default=128)
+    p.add_argument("--batch_size", type=int, default=128, help="images per step")
     p.add_argument("--steps", type=int, default=10, help="timed steps per setting (after --warmup untimed)")
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps per setting first")
     p.add_argument("--compile", action="store_true", help="torch.compile each model (CUDA; no graph capture then)")
     p.add_argument("--cuda_graphs", default="on", choices=("on", "off"), help="capture each step as a CUDA graph")
     p.add_argument("--peak_tflops", type=float, default=0.0,

@@ -48,7 +48,7 @@ class TrainConfig:
     train_subset: int = 0  # class-balanced subset of the training set; 0 = all
     test_subset: int = 0  # class-balanced subset of the test set; 0 = all
     val_split: int = 0  # class-balanced, seeded images held out of the (subset) training set to choose recipes on; 0 = none
-    compile: bool = False  # torch.compile the training step (CUDA); one compilation per stage
+    compile: bool = False  # torch.compile the model, once per stage (then no CUDA graph capture)
     cuda_graphs: str = "on"  # on | off: capture each stage's forward+backward as a CUDA graph (one CUDA process)
     sync_bn: bool = False  # synchronise BN statistics across processes (multi-GPU)
     calibration_steps: int = 8  # timed steps per stage size when planning a budget (after 2 warm-up steps); >= 1
