@@ -124,7 +124,8 @@ def write_results(table, out_dir, incomplete="", frontier=None):
     missing = [d.strip() for d in str(incomplete).split(",") if d.strip()]
     header = RESULTS_TITLE + "\n\n"
     if missing:
-        header = f"**INCOMPLETE: no result for {', '.join(missing)} (failed or skipped).**\n\n" + header
+        header = (f"**INCOMPLETE: no result for {', '.join(missing)} from this run (failed or skipped); rows below "
+                  "for them, if any, are earlier runs found in this folder.**\n\n") + header
     note = ("Accuracy: final test accuracy (%). Time: training wall clock (budget calibration included). "
             "Time saved = 1 - progressive / baseline. Short: the full-size network trained for the budget's "
             "share of the epochs (same budget as the progressive run). Paper: the original work's published "
