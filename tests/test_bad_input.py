@@ -90,3 +90,12 @@ def test_no_fewer_calibration_steps_are_suggested_below_one():
     with pytest.raises(UserError) as info:
         check_time_budget(1.0, 0.9, 0.5, baseline_s=1.2, calibration_steps=1)
     assert "calibration_steps" not in str(info.value) and "--num_epochs" in str(info.value)
+
+
+def test_a_diverged_run_names_what_to_lower():
+    from lib.training.config import make_config
+    from lib.training.step import diverged_fix
+
+    assert diverged_fix(make_config(lr=0.4)) == "lower --lr (now 0.4)"
+    assert (diverged_fix(make_config(weight_decay=1e6, momentum=0.99))
+            == "lower --lr (now 0.2) or --weight_decay (now 1e+06) or --momentum (now 0.99)")

@@ -29,7 +29,8 @@ from .runstate import (calibrate_budget, compilations, new_state, progress_plan,
                        weights_digest)
 from .schedule import (batch_lr_factor, lr_at, parse_schedule, reg_scale, restrict_growth, stage_batch_multiples,
                        stage_sizes)
-from .step import FiniteCheck, QueueBound, StageStep, make_optimizer, match_state_layout, memory_error, precision_for
+from .step import (FiniteCheck, QueueBound, StageStep, diverged_fix, make_optimizer, match_state_layout, memory_error,
+                   precision_for)
 from .clock import TrainClock, wait_for
 from .evaluate import evaluate
 
@@ -133,7 +134,7 @@ class _Run:
                 state["stage_images"][k] += len(yb) * self.info.world_size
                 if not finite(epoch["loss_sum"]):
                     raise UserError(f"loss became {loss.item()} at epoch {epoch['index'] + 1}, step {state['step']}; "
-                                    f"lower --lr (now {cfg.lr:g}); {self._kept()}")
+                                    f"{diverged_fix(cfg)}; {self._kept()}")
                 bound()
                 p = clock.progress(state["step"])
                 epoch = self._advance(epoch, next(batches), clock, p)  # a new epoch once this one is complete
@@ -308,7 +309,7 @@ class _Run:
         if self.cfg.compile:
             row["compilations"] = compilations() - self.compiled_before  # graphs so far: one per stage is the goal
         if not np.isfinite(row["train_loss"]):
-            raise UserError(f"loss became {row['train_loss']} in epoch {row['epoch']}; lower --lr (now {self.cfg.lr:g}); "
+            raise UserError(f"loss became {row['train_loss']} in epoch {row['epoch']}; {diverged_fix(self.cfg)}; "
                             f"{self._kept()}")
         state["rows"].append(row)
         if info.is_main:

@@ -191,3 +191,12 @@ def memory_error(exc, cfg, doing):
         return UserError(f"out of memory at --width {cfg.width}, --batch_size {cfg.batch_size} while {doing}; "
                          f"give a smaller --batch_size or --width")
     return None
+
+
+def diverged_fix(cfg):
+    """What to lower when the loss became NaN: --lr, and --weight_decay or --momentum where raised above the default."""
+    from .config import TrainConfig
+
+    raised = [f"--{k} (now {getattr(cfg, k):g})" for k in ("weight_decay", "momentum")
+              if getattr(cfg, k) > getattr(TrainConfig, k)]
+    return f"lower --lr (now {cfg.lr:g})" + "".join(f" or {r}" for r in raised)
