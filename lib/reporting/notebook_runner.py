@@ -117,7 +117,8 @@ def check_parameters(notebook, parameters, declared=None):
             ok = isinstance(value, type(default))
         if not ok:
             kind = type(default).__name__
-            raise UserError(f"parameter {name} of {Path(notebook).name} takes {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise UserError(f"parameter {name} of {Path(notebook).name} takes {article} {kind} "
                             f"(default {default!r}), got {value!r}")
 
 
