@@ -99,3 +99,11 @@ def test_a_diverged_run_names_what_to_lower():
     assert diverged_fix(make_config(lr=0.4)) == "lower --lr (now 0.4)"
     assert (diverged_fix(make_config(weight_decay=1e6, momentum=0.99))
             == "lower --lr (now 0.2) or --weight_decay (now 1e+06) or --momentum (now 0.99)")
+
+
+def test_a_file_where_the_dataset_folder_belongs_is_named(tmp_path):
+    from lib.data.datasets import load_dataset
+
+    (tmp_path / "cifar-10-batches-py").write_text("")
+    with pytest.raises(UserError, match="cifar-10-batches-py is a file, not the dataset's folder"):
+        load_dataset("cifar10", str(tmp_path), download=True)  # nor is it downloaded over

@@ -101,6 +101,9 @@ def load_dataset(name, data_root, download=False):
     """Read a whole dataset from data_root/spec.folder (downloading it first if asked and missing) -> DataSplits."""
     spec = get_spec(name)
     folder = Path(data_root).expanduser() / spec.folder
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} is a file, not the dataset's folder; move it aside and put {spec.name}'s folder "
+                        f"there (or run with --download), or point --data_root elsewhere.")
     if not folder.is_dir():
         if not download:
             raise UserError(f"Dataset folder {folder} does not exist; run with --download to fetch {spec.name}, "
