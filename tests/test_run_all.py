@@ -119,6 +119,7 @@ def test_unknown_parameter_is_rejected_before_anything_runs(tmp_path):
 def test_smoke_profile_end_to_end_and_rerun_reuses_runs(tmp_path, one_thread):
     result = run_all("--profile", "smoke", "--only", "fashionmnist", "--out_root", str(tmp_path), "--device", "cpu")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "without encryption" not in result.stderr  # kernels are asked for CurveZMQ where they support it
     assert re.search(PROGRESS_RE.format(i=1, n=2, name="fashionmnist", status="OK"), result.stdout)
     assert re.search(PROGRESS_RE.format(i=2, n=2, name="summary", status="OK"), result.stdout)
     out = tmp_path / "smoke"

@@ -235,6 +235,21 @@ def _publish(src, dst):
     os.replace(src, dst)
 
 
+def encrypted_kernel_manager():
+    """nbclient's kernel manager, asking for CurveZMQ encryption where jupyter_client, pyzmq and the kernel
+    support it: the kernel then talks to papermill encrypted, and does not warn of plain TCP on every run."""
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+
+    class Manager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            if self.has_trait("transport_encryption") and zmq.has("curve"):  # jupyter_client >= 8.9
+                self.transport_encryption = "auto"  # keys only for kernels that declare support
+
+    return Manager
+
+
 def execute(job, progress_bar=False):
     """Run one job with papermill -> Result. The executed notebook is written under a .partial name and
     renamed to its final name only on success (to .FAILED.ipynb on failure). Earlier notebooks at those
@@ -251,7 +266,7 @@ def execute(job, progress_bar=False):
     try:
         papermill.execute_notebook(str(job.notebook), str(job.partial), parameters=job.parameters,
                                    kernel_name=KERNEL, cwd=str(REPO_ROOT), progress_bar=progress_bar,
-                                   report_mode=False)
+                                   report_mode=False, kernel_manager_class=encrypted_kernel_manager())
     except Exception as exc:  # PapermillExecutionError (a cell raised) or the kernel died
         seconds = time.perf_counter() - t0
         where = job.partial
