@@ -107,3 +107,14 @@ def test_a_file_where_the_dataset_folder_belongs_is_named(tmp_path):
     (tmp_path / "cifar-10-batches-py").write_text("")
     with pytest.raises(UserError, match="cifar-10-batches-py is a file, not the dataset's folder"):
         load_dataset("cifar10", str(tmp_path), download=True)  # nor is it downloaded over
+
+
+def test_cifar_labels_of_the_wrong_type_are_named(tiny_run, tmp_path):
+    from lib.data.datasets import load_dataset
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_run["data_root"], root)
+    with open(root / "cifar-10-batches-py" / "test_batch", "wb") as f:
+        pickle.dump({"data": np.zeros((2, 3072), np.uint8), "labels": ["cat", "dog"]}, f)
+    with pytest.raises(UserError, match=r"test_batch: 'labels' is <U3 \(2,\), expected 2 integers"):
+        load_dataset("cifar10", str(root))

@@ -70,7 +70,8 @@ def _read_cifar_batches(folder, files, label_key, spec):
             got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
             raise UserError(f"{path}: 'data' is {got}, expected uint8 (N, {width}); {_refetch_hint(folder)}.")
         if labels.shape != (len(data),) or (labels.size and labels.dtype.kind not in "iu"):
-            raise UserError(f"{path}: '{label_key}' has shape {labels.shape}, expected {len(data)} integers; {_refetch_hint(folder)}.")
+            raise UserError(f"{path}: '{label_key}' is {labels.dtype} {labels.shape}, expected {len(data)} integers; "
+                            f"{_refetch_hint(folder)}.")
         xs.append(torch.from_numpy(np.ascontiguousarray(data)).view(-1, spec.in_channels, spec.resolution, spec.resolution))
         ys.append(torch.from_numpy(labels.astype(np.int64)))
     return torch.cat(xs), torch.cat(ys)  # [N, C, R, R] uint8, [N] int64
