@@ -156,10 +156,11 @@ def frontier_stats(records):
 
 
 def _pm(row, name, fmt="{:.2f}", sign=False):
+    """'mean ± std' over seeds; the mean alone for one seed (no spread to show); '–' for nothing."""
     if row[name] is None:
         return "–"
     text = ("{:+.2f}" if sign else fmt).format(row[name])
-    return f"{text} ± {fmt.format(row[name + '_std'] or 0.0)}"
+    return text if row["seeds"] < 2 else f"{text} ± {fmt.format(row[name + '_std'] or 0.0)}"
 
 
 def frontier_table(rows, with_val=False):

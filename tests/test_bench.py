@@ -170,6 +170,10 @@ def test_frontier_stats_are_per_seed_against_the_same_seeds_baseline_and_short()
     table = bench.frontier_table(rows, with_val=True)
     assert "| progressive | 0.5 | 2 | 85.0 ± 49.5 | 0.550 ± 0.071 | 79.50 ± 2.12 | -1.50 ± 0.71 | +3.00 ± 1.41 | " \
            "69.50 ± 0.71 | 5.0 |" in table
+    one = bench.frontier_table(bench.frontier_stats([  # one seed has no spread to show
+        record("baseline", 1.0, 0, 80.0, 100.0), record("progressive", 0.5, 0, 78.0, 50.0),
+        record("short", 0.5, 0, 76.0, 50.0)]))
+    assert "| progressive | 0.5 | 1 | 50.0 | 0.500 | 78.00 | -2.00 | +2.00 | 5.0 |" in one and "±" not in one
 
 
 def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path, capsys, one_thread):
