@@ -128,14 +128,15 @@ def finished_run(kw):
     if not os.path.exists(os.path.join(run, "summary.json")):
         return None
     saved = saved_config(read_json(os.path.join(run, "config.json")))
-    current = dataclasses.asdict(resolve_config(make_config(**kw)))  # config.json holds resolved values
+    cfg = make_config(**kw)
+    current = dataclasses.asdict(resolve_config(cfg))  # config.json holds resolved values
     differ = [k for k in config_differences(saved, current) if k not in ("out_dir", "exp_name")]
     if differ:
         pairs = ", ".join(f"{k}={saved.get(k)!r}, here {current.get(k)!r}" for k in differ)
         raise UserError(f"{run} holds a finished run with other settings ({pairs}); give another --tag or "
                         f"--out_dir, or delete {run} to train it again")
     summary = read_json(os.path.join(run, "summary.json"))
-    why = other_data(make_config(**kw), summary)
+    why = other_data(cfg, summary)
     if why:
         raise UserError(f"{run} holds a finished run with these settings, but {why}; give another --tag or "
                         f"--out_dir, or delete {run} to train it again")

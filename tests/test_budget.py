@@ -131,3 +131,46 @@ def test_step_marks_on_cuda_time_queued_steps_within_the_wall_clock():
     seconds = marks.intervals()  # waits for the last step
     wall = time.perf_counter() - t0
     assert len(seconds) == 5 and min(seconds) > 0 and sum(seconds) <= wall
+
+
+def _stage(images, seconds, capture_s=0.0):
+    return dict(images=images, seconds=seconds, capture_s=capture_s)
+
+
+def test_speed_vs_plan_is_measured_over_planned_speed_without_capture():
+    ratios = budget_module.speed_vs_plan([1000.0, 500.0, 250.0],
+                                         [_stage(2000, 2.0), _stage(2000, 2.5, capture_s=0.5), _stage(10, 0.1)])
+    assert ratios[0] == pytest.approx(1.0) and ratios[1] == pytest.approx(2.0)
+    assert ratios[2] is None  # trained too briefly to judge
+    assert budget_module.speed_vs_plan([100.0], [_stage(0, 0.0)]) == [None]  # a stage never reached
+
+
+def test_speed_warning_names_the_stages_off_plan_and_reestimates_the_baseline():
+    assert budget_module.speed_warning([1.0, 1.3, 0.8], 50.0, 100.0) == ""
+    assert budget_module.speed_warning([None, None, None], 50.0, 100.0) == ""
+    line = budget_module.speed_warning([9.0, 1.2, 8.0], 300.0, 500.0)
+    assert "stage 1 at 9.00x" in line and "stage 3 at 8.00x" in line and "stage 2" not in line
+    assert "62.5 s" in line and "4.80 of it" in line  # the baseline at the full-size stage's real speed: 500 / 8
+    assert "--time_budget" in line and "--calibration_steps" in line
+    wall = budget_module.speed_warning([0.2, 0.2, 0.2], 30.0)  # a wall-clock budget: no baseline to re-estimate
+    assert "stage 1 at 0.20x" in wall and "fraction" not in wall
+
+
+def test_a_run_whose_calibration_misjudged_the_speed_warns_and_records_it(tiny_run, one_thread, monkeypatch, capsys):
+    """A calibration timed on a machine five times faster than the one that trains (another job left it, say)
+    plans from speeds the run does not keep: the summary and stderr say so."""
+    from lib.training import runstate
+    from lib import train
+
+    real = runstate.measure_throughput
+
+    def fast(*args, **kwargs):
+        table, capture, seconds, steps = real(*args, **kwargs)
+        return {k: 5 * v for k, v in table.items()}, capture, seconds, steps
+
+    monkeypatch.setattr(runstate, "measure_throughput", fast)
+    summary = train(**tiny_run, algo="yes", time_budget="6s", calibration_steps=2, exp_name="misjudged")
+    judged = [r for r in summary["speed_vs_plan"] if r is not None]
+    assert judged and max(judged) < 1 / budget_module.SPEED_TOLERANCE
+    assert len(summary["warnings"]) == 1 and "the speed the budget's calibration measured" in summary["warnings"][0]
+    assert "warning: stage" in capsys.readouterr().err

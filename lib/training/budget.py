@@ -51,6 +51,42 @@ def baseline_seconds(num_epochs, n_train, full_images_per_s):
     return num_epochs * n_train / full_images_per_s
 
 
+SPEED_TOLERANCE = 1.5  # a stage that trained this many times faster or slower than calibrated is reported
+MIN_JUDGED_S = 0.5  # a stage that trained less than this is too brief to compare with its calibration
+
+
+def speed_vs_plan(planned_images_per_s, stage_records):
+    """Each stage's measured training speed over the speed its calibration planned with: about 1 when the
+    machine kept its speed. stage_records: summary.json's per-stage dicts (images, seconds, capture_s).
+    None for a stage that trained too briefly to judge."""
+    out = []
+    for ips, st in zip(planned_images_per_s, stage_records):
+        busy = st["seconds"] - st["capture_s"]
+        out.append(st["images"] / busy / ips if st["images"] and busy >= MIN_JUDGED_S and ips > 0 else None)
+    return out
+
+
+def speed_warning(ratios, train_s, baseline_predicted_s=None, tolerance=SPEED_TOLERANCE):
+    """One line when a stage trained much faster or slower than its calibration measured (the machine's load
+    changed between the two), so the budget was planned from speeds it did not keep; "" otherwise.
+
+    baseline_predicted_s: the calibration's estimate of the baseline when the budget is a fraction of it
+    (--budget); the line then re-estimates the baseline at the speed the full-size stage trained at."""
+    off = [(k, r) for k, r in enumerate(ratios, 1) if r is not None and not 1 / tolerance <= r <= tolerance]
+    if not off:
+        return ""
+    speeds = ", ".join(f"stage {k} at {r:.2f}x" for k, r in off)
+    line = (f"{speeds} the speed the budget's calibration measured: the machine's speed changed between the "
+            f"calibration and the training (other work on it?), so the plan used speeds it did not keep")
+    if baseline_predicted_s and ratios[-1]:
+        base = baseline_predicted_s / ratios[-1]
+        line += (f"; --budget is a fraction of the baseline's time, estimated at {baseline_predicted_s:.1f} s, "
+                 f"which at the full-size speed of training is about {base:.1f} s (this run: {train_s:.1f} s, "
+                 f"{train_s / base:.2f} of it)")
+    return line + ("; on a machine free of other work, or with more --calibration_steps, the plan holds; "
+                   "--time_budget fixes the wall-clock time instead")
+
+
 def check_time_budget(budget_s, calibration_s, smallest_epoch_s, baseline_s=None, calibration_steps=None):
     """A budget must cover the calibration and at least one epoch of the cheapest stage, and calibration may take
     at most half of it: a plan squeezed into what is left would train a few steps and call them a run.

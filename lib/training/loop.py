@@ -154,6 +154,7 @@ class _Run:
         self.writer.wait()  # the last checkpoint is on disk before the run is called finished
         if info.is_main:
             write_json(os.path.join(self.run_dir, SUMMARY_NAME), summary)
+            print("".join(f"warning: {w}\n" for w in summary["warnings"]), end="", file=sys.stderr, flush=True)
         return summary
 
     # --- the pieces the loop calls ---

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import torch
 
-from .budget import baseline_seconds, check_time_budget, measure_throughput, plan_budget
+from .budget import baseline_seconds, check_time_budget, measure_throughput, plan_budget, speed_vs_plan, speed_warning
 from .checkpoint import CHECKPOINT_NAME, config_differences, load_checkpoint
 from .config import parse_duration, saved_config
 from ..errors import UserError
@@ -178,8 +178,11 @@ def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_tr
                stages=per_stage, growth=state["growth"], plan=plan, world_size=info.world_size,
                device=str(device), num_epochs=cfg.num_epochs, width=cfg.width,
                compilations=state["rows"][-1].get("compilations") if cfg.compile and rows else None,
-               data_sha1=state["data_sha1"])
+               data_sha1=state["data_sha1"], warnings=[])
     if plan:
+        out["speed_vs_plan"] = speed_vs_plan(plan["images_per_s"], per_stage)
+        warning = speed_warning(out["speed_vs_plan"], train_s, plan["baseline_predicted_s"] if cfg.budget else None)
+        out["warnings"] += [warning] if warning else []
         out["predicted_train_s"] = plan["budget_s"]
         out["predicted_saving"] = plan["predicted_saving"]
         out["measured_saving_vs_predicted_baseline"] = 1 - train_s / plan["baseline_predicted_s"]
