@@ -51,6 +51,7 @@ RECIPES = {
     "res2_late": dict(algo="yes", schedule="1/0.5:0.6,1/1:0.4", reg_start=1.0),
     # EfficientNetV2-style: regularisation (crop padding, label smoothing) grows with resolution from none
     "res3_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0),
+    "res3_reg05": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.5),  # from half strength
     "res3_late_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3", reg_start=0.0),
     "res3_low_reg0": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=0.0),
     "res3_low_reg05": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=0.5),
