@@ -20,6 +20,7 @@ import json
 import math
 import os
 import sys
+import time
 
 import matplotlib.pyplot as plt
 
@@ -223,6 +224,7 @@ def main(argv=None):
     write_text(os.path.join(root, "table.md"), header + "\n\n" + table + "\n")
     write_text(os.path.join(root, "results.json"),
                json.dumps(dict(kind=FRONTIER_KIND, title=title, header=header, table_md=table, device=device,
+                               written_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                args=vars(args), stats=rows, runs=records), indent=2, default=str))
     fig = plot_frontier(rows, title=title)
     save_figure(fig, os.path.join(root, "frontier.png"))

@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -76,6 +77,7 @@ def test_frontier_bench_trains_every_point_once_and_reuses_finished_runs(cifar_r
     assert sorted(os.listdir(first / "b0.4")) == ["short_s0", "yes_s0"]
     results = json.load(open(first / "results.json"))
     assert results["kind"] == "frontier" and "CPU" in results["title"] and "CPU" in results["header"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", results["written_at"])  # find_frontier's order
     assert [(r["method"], r["budget"]) for r in results["stats"]] == [
         ("baseline", 1.0), ("progressive", 0.4), ("short", 0.4), ("progressive", 0.7), ("short", 0.7)]
     by = {(r["method"], r["budget"]): r for r in results["stats"]}

@@ -177,6 +177,14 @@ def test_results_include_the_newest_frontier(runs, tmp_path):
     os.utime(older / "results.json", (1, 1))
     (runs / "frontier" / "results.json").write_text(json.dumps(dict(kind="ablations")))  # not a frontier
     assert results_files.find_frontier(str(runs))[0] == str(newer)
+    os.utime(newer / "results.json", (1, 1))  # equal mtimes (a fresh clone): the folder decides, never walk order
+    assert results_files.find_frontier(str(runs))[0] == str(older)  # "old" > "new"
+    stamped = dict(FRONTIER_RESULTS, title="new one", written_at="2026-01-02T00:00:00Z")
+    (newer / "results.json").write_text(json.dumps(stamped))
+    os.utime(newer / "results.json", (1, 1))
+    assert results_files.find_frontier(str(runs))[0] == str(newer)  # a written_at stamp beats one without
+    (older / "results.json").write_text(json.dumps(dict(stamped, written_at="2026-01-01T00:00:00Z")))
+    assert results_files.find_frontier(str(runs))[0] == str(newer)  # and the later stamp wins over a later mtime
     _, paths = results_files.build_results(str(runs), str(out))
     assert sorted(os.listdir(out)) == sorted(results_files.RESULT_FILES + (results_files.FRONTIER_FILE,))
     md = open(paths["results.md"]).read()

@@ -147,7 +147,12 @@ def write_results(table, out_dir, incomplete="", frontier=None):
 
 
 def find_frontier(root):
-    """(folder, results) of the most recently written bench/frontier.py results.json under root, or None."""
+    """(folder, results) of the newest bench/frontier.py results.json under root, or None.
+
+    Newest by the written_at stamp inside the file (UTC, ISO 8601), which survives a clone; files without one
+    (older runs) come before those with one and are ordered by mtime, then by folder, so the choice never
+    depends on the order os.walk happens to list folders in.
+    """
     found = []
     for folder, _, files in os.walk(root):
         if "results.json" in files:
@@ -157,7 +162,8 @@ def find_frontier(root):
             except (OSError, ValueError):
                 continue
             if isinstance(results, dict) and results.get("kind") == FRONTIER_KIND:
-                found.append((os.path.getmtime(path), folder, results))
+                stamp = results.get("written_at")
+                found.append(((str(stamp) if stamp else "", os.path.getmtime(path), folder), folder, results))
     return max(found, key=lambda f: f[0])[1:] if found else None
 
 
