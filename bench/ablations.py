@@ -142,7 +142,7 @@ def main(argv=None):
                   num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
                   warmup_epochs=args.warmup_epochs, train_subset=args.train_subset, test_subset=args.test_subset,
                   val_split=args.val_split, device=args.device, compile=args.compile,
-                  calibration_steps=args.calibration_steps, quiet=True)
+                  calibration_steps=args.calibration_steps, eval_every=args.eval_every, quiet=True)
     metric = "val_acc" if args.val_split else "test_acc"  # what recipes are compared on
     runs = {n: {} for n in (["baseline"] if not args.no_baseline else []) + names}
     try:

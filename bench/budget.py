@@ -78,6 +78,9 @@ def add_shared_arguments(p, val_help):
     p.add_argument("--compile", action="store_true", help="torch.compile each stage's model (no CUDA graph capture)")
     p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
                    help="timed steps per stage when the progressive arm plans its budget")
+    p.add_argument("--eval_every", type=int, default=TrainConfig.eval_every,
+                   help="epochs between test/validation evaluations (always at a run's end; the tables use only the "
+                        "end's): on a CPU evaluation can take as long as a low-resolution epoch's training")
 
 
 def mean_std(xs):
@@ -100,8 +103,8 @@ def arm_settings(args, arm, seed, folder, baseline_s=None):
               num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
               warmup_epochs=args.warmup_epochs, seed=seed,
               device=args.device, train_subset=args.train_subset, test_subset=args.test_subset,
-              val_split=args.val_split, compile=args.compile, calibration_steps=args.calibration_steps, quiet=True,
-              overwrite=True)
+              val_split=args.val_split, compile=args.compile, calibration_steps=args.calibration_steps,
+              eval_every=args.eval_every, quiet=True, overwrite=True)
     if arm != "no":
         kw["budget"] = args.budget
     if arm == "yes":

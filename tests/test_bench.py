@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -209,3 +210,15 @@ def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path,
     # a column with nothing to compare with (--no_baseline) reads '–', not nan
     assert bench.pm((float("nan"), float("nan"))) == "–"
     assert bench.pm((1.5, 0.25), "{:+.2f}") == "+1.50 ± 0.25"
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "usage: bash bench/gpu_recipes.sh DATA_ROOT"),
+    (["{missing}"], "no CIFAR-10 in .*missing"),
+    (["{cifar}", "soon"], "SECONDS must be a whole number, got 'soon'"),
+])
+def test_gpu_recipe_script_refuses_bad_input_before_training(cifar_root, tmp_path, args, message):
+    args = [a.format(missing=tmp_path / "missing", cifar=cifar_root) for a in args]
+    done = subprocess.run(["bash", os.path.join(REPO, "bench", "gpu_recipes.sh"), *args], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0 and re.search(message, done.stderr), done.stderr

@@ -33,6 +33,8 @@ def test_parse_duration(text, seconds):
     (dict(out_dir=5), "--out_dir must be a string, got 5"),
     (dict(data_root=None), "--data_root must be a string, got None"),
     (dict(calibration_steps=0), "--calibration_steps must be a whole number >= 1"),
+    (dict(eval_every=0), "--eval_every must be a whole number >= 1"),
+    (dict(eval_every=2.5), "--eval_every must be a whole number >= 1 .*got 2.5"),
     (dict(momentum=5), "--momentum must be below 1"),
     (dict(budget="0.5", algo="yes"), "--budget must be a number"),
 ])

@@ -108,6 +108,17 @@ def test_run_browser_reports_the_stage_of_the_chosen_epoch(tmp_path):
     assert "epoch 3/3: stage 2 at width 8, 32 px" in late.text
     assert early.data["row"]["test_acc"] == 10.0 and late.data["row"]["test_acc"] == 30.0
     assert "(running)" in explore.show_run(str(tmp_path / "other" / "running"), 1).text
+    assert "test accuracy 30.00%" in late.text
+
+
+def test_run_browser_names_an_epoch_that_was_not_evaluated(tmp_path):
+    run = write_run(tmp_path / "sparse", [(1, 8, 32)] * 3)
+    rows = [json.loads(line) for line in (tmp_path / "sparse" / "metrics.jsonl").read_text().splitlines()]
+    rows[1]["test_acc"] = None  # as --eval_every 2 leaves epoch 2 of a 3-epoch run
+    (tmp_path / "sparse" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    view = explore.show_run(run, 2)
+    assert "not evaluated this epoch (--eval_every)" in view.text and "nan" not in view.text
+    assert "test accuracy 30.00%" in explore.show_run(run, 3).text
 
 
 def test_run_browser_widgets_follow_the_picked_run(tmp_path):

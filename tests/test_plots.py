@@ -93,6 +93,15 @@ def test_results_frame_and_figure_use_the_table_values():
     assert heights == [40.0, 49.7, 51.2]
 
 
+def test_epochs_without_evaluation_leave_gaps_not_errors():
+    sparse = PROG.assign(test_acc=[None, 50.0, None, 74.0])  # --eval_every 2
+    fig = plots.plot_run(sparse, 4)
+    curve = [line for line in fig.axes[0].get_lines() if line.get_linestyle() != "--"][0]
+    assert curve.get_xdata().tolist() == [2, 4] and curve.get_ydata().tolist() == [50.0, 74.0]
+    frame = plots.curves_frame({"progressive": sparse, "baseline": BASE})
+    plots.plot_accuracy(frame)  # both arms drawn, the sparse one through its evaluated epochs
+
+
 def test_save_figure_writes_a_png(tmp_path):
     fig = plots.plot_run(PROG, 1)
     path = plots.save_figure(fig, str(tmp_path / "deep" / "run.png"))

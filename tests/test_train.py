@@ -95,7 +95,7 @@ def test_reg_start_weakens_crop_and_label_smoothing_at_low_resolution(tiny_run, 
 
 
 def test_baseline_stays_full_size_and_beats_chance(tiny_run):
-    summary = run(tiny_run, algo="no", exp_name="base")
+    summary = run(tiny_run, algo="no", exp_name="base", num_epochs=5)  # 3 epochs: 21-40 %, by seed and threads
     rows = read_jsonl(os.path.join(run_dir(tiny_run, "base"), "metrics.jsonl"))
     assert {(r["width"], r["resolution"]) for r in rows} == {(4, 32)}
     assert summary["test_acc"] > 25 and summary["growth"] == []
@@ -171,6 +171,24 @@ def test_budget_run_records_plan_and_measurements(tiny_run):
     assert summary["growth"], "the budget should reach at least the second stage"
     for g in summary["growth"]:
         assert plan["time_bounds"][g["stage"] - 1] <= g["progress"] < plan["time_bounds"][g["stage"] - 1] + 0.15
+
+
+def test_eval_every_evaluates_every_nth_epoch_and_always_the_last(tiny_run, one_thread):
+    val = dict(tiny_run, val_split=40)
+    summary = run(val, num_epochs=5, exp_name="every2", eval_every=2)
+    rows = read_jsonl(os.path.join(run_dir(val, "every2"), "metrics.jsonl"))
+    evaluated = [r["epoch"] for r in rows if r["test_acc"] is not None]
+    assert evaluated == [2, 4, 5] and [r["epoch"] for r in rows if r["val_acc"] is not None] == evaluated
+    assert all(r["train_loss"] is not None for r in rows)  # every epoch is still recorded
+    assert summary["test_acc"] == rows[-1]["test_acc"] and summary["val_acc"] == rows[-1]["val_acc"]
+    every = run(val, num_epochs=5, exp_name="every1")  # evaluation changes nothing that is trained
+    assert every["weights_sha1"] == summary["weights_sha1"] and every["test_acc"] == summary["test_acc"]
+    # a budget run ends on the clock, not on an epoch count: its last (maybe partial) epoch is still evaluated
+    budget = run(val, algo="yes", budget=0.5, num_epochs=6, width=8, exp_name="budget", calibration_steps=2,
+                 eval_every=1000)
+    rows = read_jsonl(os.path.join(run_dir(val, "budget"), "metrics.jsonl"))
+    assert [r["test_acc"] is not None for r in rows] == [False] * (len(rows) - 1) + [True]
+    assert budget["test_acc"] == rows[-1]["test_acc"] is not None and budget["val_acc"] is not None
 
 
 def test_finished_run_is_not_overwritten_without_flag(tiny_run):

@@ -183,7 +183,9 @@ def show_run(run=NO_RUNS, epoch=1):
     finished = os.path.exists(os.path.join(run, "summary.json"))
     text = (f"{os.path.basename(run)} epoch {int(row['epoch'])}/{len(metrics)}{'' if finished else ' (running)'}: "
             f"stage {int(row['stage'])} at width {int(row['width'])}, {int(row['resolution'])} px; "
-            f"test accuracy {row['test_acc']:.2f}%, {row['elapsed_train_s']:.1f} s of training so far")
+            + (f"test accuracy {row['test_acc']:.2f}%" if pd.notna(row.get("test_acc"))
+               else "not evaluated this epoch (--eval_every)")
+            + f", {row['elapsed_train_s']:.1f} s of training so far")
     return View(text, plot_run(metrics, int(row["epoch"])), dict(metrics=metrics, row=row))
 
 

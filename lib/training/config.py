@@ -48,6 +48,7 @@ class TrainConfig:
     train_subset: int = 0  # class-balanced subset of the training set; 0 = all
     test_subset: int = 0  # class-balanced subset of the test set; 0 = all
     val_split: int = 0  # class-balanced, seeded images held out of the (subset) training set to choose recipes on; 0 = none
+    eval_every: int = 1  # evaluate test (and validation) accuracy every N epochs and always at the run's end; 1 = every epoch
     compile: bool = False  # torch.compile the model, once per stage (then no CUDA graph capture)
     cuda_graphs: str = "on"  # on | off: capture each stage's forward+backward as a CUDA graph (one CUDA process)
     sync_bn: bool = False  # synchronise BN statistics across processes (multi-GPU)
@@ -73,7 +74,7 @@ def _field_comments(cls):
 HELP = _field_comments(TrainConfig)
 
 # Keys that may differ between a run and its resumption (they do not change what is computed).
-RESUME_FREE_KEYS = ("resume", "overwrite", "quiet", "debug", "download", "device", "data_root", "extra")
+RESUME_FREE_KEYS = ("resume", "overwrite", "quiet", "debug", "download", "device", "data_root", "eval_every", "extra")
 
 
 # Fields added after runs were first recorded, with the value that reproduces what those runs did when it is
@@ -189,6 +190,9 @@ def check_config(cfg):
             raise UserError(f"--{name} must be a whole number >= 0, got {v!r}")
     if cfg.seed >= 2**63:
         raise UserError(f"--seed {cfg.seed} is too large; give a whole number below 2**63")
+    v = cfg.eval_every
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise UserError(f"--eval_every must be a whole number >= 1 (epochs between evaluations), got {v!r}")
     v = cfg.calibration_steps
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise UserError(f"--calibration_steps must be a whole number >= 1 (timed steps per stage size), got {v!r}")

@@ -24,3 +24,11 @@ def evaluate(model, loader, spec, criterion, amp, fmt, info):
     totals = dist.all_reduce_sum(torch.stack([loss_sum, correct,
                                               torch.tensor(float(count), dtype=torch.float64, device=device)]), info)
     return totals[0].item() / totals[2].item(), 100 * totals[1].item() / totals[2].item()
+
+
+def evaluate_splits(model, loaders, spec, criterion, amp, fmt, info):
+    """(loss, accuracy %) of each loader in turn, flattened; (None, None) for a split that is absent (None)."""
+    out = ()
+    for loader in loaders:
+        out += (None, None) if loader is None else evaluate(model, loader, spec, criterion, amp, fmt, info)
+    return out

@@ -32,7 +32,7 @@ from .schedule import (batch_lr_factor, lr_at, parse_schedule, reg_scale, restri
 from .step import (FiniteCheck, QueueBound, StageStep, diverged_fix, make_optimizer, match_state_layout, memory_error,
                    precision_for)
 from .clock import TrainClock, wait_for
-from .evaluate import evaluate
+from .evaluate import evaluate_splits
 
 NAN_CHECK_EVERY = {"cpu": 1, "cuda": 25}  # steps between finite-loss checks (never a host sync on CUDA)
 EVAL_BATCH = 1024  # images per evaluation batch
@@ -92,7 +92,9 @@ class _Run:
             timed = cfg.time_budget or (cfg.budget is not None and cfg.algo != "short")  # short counts steps
             state["plan"] = self._calibrate() if timed else None
             self.model, self.optimizer = self._new_model(self.sizes[0][0])
-            self._write_run_files()
+            if info.is_main:
+                write_run_records(self.run_dir, dataclasses.asdict(cfg),
+                                  env_info(self.device) | {"world_size": info.world_size})
         self.state, spe = state, len(self.loader)  # spe: batches of --batch_size per epoch
         # batches of --batch_size each stage steps on at once (--stage_batch; the plan's choice under auto)
         groups = (state["plan"] or {}).get("batch_multiples") or stage_batch_multiples(
@@ -106,7 +108,8 @@ class _Run:
         batches = self.loader.stream(state["epoch"], state["batch"], group)
         epoch = self._advance(self._start_epoch(state["epoch"], None, clock), next(batches), clock, p)
         p = clock.progress(state["step"])
-        bar = tqdm(total=spe * sched["run_epochs"], initial=state["step"], disable=not self._show(), leave=False)
+        bar = tqdm(total=spe * sched["run_epochs"], initial=state["step"], leave=False,
+                   disable=not (info.is_main and not cfg.quiet and sys.stderr.isatty()))
         # --- each stage: grow into it, build its step, train until its share of the run is spent ---
         for k in range(state["stage"], len(self.sizes)):
             step = self._enter_stage(k, clock, epoch, p)
@@ -295,10 +298,11 @@ class _Run:
         dist.average_buffers(self.model, info)
         self.doing = "evaluating"
         t_eval = time.perf_counter()
-        test_loss, test_acc = evaluate(self.model, self.test_loader, self.spec, self.criterion, self.amp, self.fmt,
-                                       info)
-        val_loss, val_acc = (None, None) if self.val_loader is None else evaluate(
-            self.model, self.val_loader, self.spec, self.criterion, self.amp, self.fmt, info)
+        # every --eval_every epochs and at the run's end (the same choice on every process: one clock)
+        due = (epoch["index"] + 1) % self.cfg.eval_every == 0 or p >= 1.0
+        test_loss, test_acc, val_loss, val_acc = evaluate_splits(
+            self.model, (self.test_loader, self.val_loader), self.spec, self.criterion, self.amp, self.fmt,
+            info) if due else (None,) * 4
         epoch_s = clock.seconds() - epoch["start_s"]
         k = state["stage"]
         row = dict(epoch=epoch["index"] + 1, stage=k + 1, width=self.model.width, resolution=self.sizes[k][1],
@@ -316,8 +320,9 @@ class _Run:
         if info.is_main:
             append_jsonl(os.path.join(self.run_dir, METRICS_NAME), row)
             if not self.cfg.quiet:
+                test = "" if test_acc is None else f" test {test_acc:.2f}%"
                 print(f"epoch {row['epoch']:>3} stage {row['stage']} w{row['width']}@{row['resolution']}px "
-                      f"loss {row['train_loss']:.3f} test {row['test_acc']:.2f}% {epoch_s:.1f}s", flush=True)
+                      f"loss {row['train_loss']:.3f}{test} {epoch_s:.1f}s", flush=True)
         self._checkpoint(epoch=epoch["index"] + 1, batch=0, epoch_state=None, clock=clock)
 
     def _checkpoint(self, epoch, batch, epoch_state, clock):
@@ -336,16 +341,8 @@ class _Run:
                               "width": self.model.width, "optimizer": self.optimizer.state_dict(), "rng": rng_states()})
         dist.barrier(self.info)
 
-    def _write_run_files(self):
-        if self.info.is_main:
-            write_run_records(self.run_dir, dataclasses.asdict(self.cfg),
-                              env_info(self.device) | {"world_size": self.info.world_size})
-
     def _last_growth(self):
         return self.state["growth"][-1]["progress"] if self.state["growth"] else None
-
-    def _show(self):
-        return self.info.is_main and not self.cfg.quiet and sys.stderr.isatty()
 
     def _kept(self):
         try:

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Recipes compared on one GPU, on validation: CIFAR-10 from DATA_ROOT (all of it that is there), width 64, a
+# 100-epoch baseline, batch 512 at lr 0.4 with 5 warm-up epochs, 2,000 training images held out, and each
+# budget's recipes in one bench/ablations.py call (tables: outputs/ablations/val_cifar10_w64_e100_b<B>_gpu_reg).
+# SECONDS bounds the whole script; finished runs are reused, so running it again continues what was cut short.
+#
+# usage: bash bench/gpu_recipes.sh DATA_ROOT [SECONDS] [BUDGETS] [RECIPES] [SEEDS]
+#   e.g. bash bench/gpu_recipes.sh data 480 0.6,0.45,0.3 short,res3_reg0,res3_full60_reg0 0,1,2
+set -uo pipefail
+cd "$(dirname "$0")/.."
+usage="usage: bash bench/gpu_recipes.sh DATA_ROOT [SECONDS] [BUDGETS] [RECIPES] [SEEDS]"
+root=${1:?$usage}
+seconds=${2:-480}
+budgets=${3:-0.6,0.45,0.3}
+recipes=${4:-short,res3_reg0,res3_full60_reg0,both3_fresh_reg0}
+seeds=${5:-0,1,2}
+[ -d "$root/cifar-10-batches-py" ] || { echo "error: no CIFAR-10 in $root (want $root/cifar-10-batches-py); $usage" >&2; exit 2; }
+[[ "$seconds" =~ ^[0-9]+$ ]] || { echo "error: SECONDS must be a whole number, got '$seconds'; $usage" >&2; exit 2; }
+
+deadline=$((SECONDS + seconds))
+status=0
+for b in ${budgets//,/ }; do
+  left=$((deadline - SECONDS))
+  if [ "$left" -lt 20 ]; then
+    echo "stopped before budget $b: the $seconds s are spent (run again to continue)"
+    status=3
+    break
+  fi
+  echo "== budget $b, $left s left"
+  timeout "$left" python bench/ablations.py --data_root "$root" --device cuda --width 64 --num_epochs 100 \
+    --train_subset 0 --batch_size 512 --lr 0.4 --warmup_epochs 5 --val_split 2000 --eval_every 10 \
+    --budget "$b" --seeds "$seeds" --no_baseline --calibrated --recipes "$recipes" \
+    --out_dir outputs/ablations --tag "val_cifar10_w64_e100_b${b}_gpu_reg"
+  rc=$?
+  if [ "$rc" -eq 124 ]; then
+    echo "budget $b cut short at the $seconds s limit (run again to continue)"
+    status=3
+    break
+  elif [ "$rc" -ne 0 ]; then
+    exit "$rc"
+  fi
+done
+exit "$status"
