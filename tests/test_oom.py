@@ -11,7 +11,7 @@ def _oom(*args, **kwargs):
     raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
-@pytest.mark.parametrize("target, doing", [("evaluate", "evaluating"), ("widen", "growing to width 8"),
+@pytest.mark.parametrize("target, doing", [("evaluate_splits", "evaluating"), ("widen", "growing to width 8"),
                                            ("recalibrate_bn", "re-estimating BN statistics at 32 px")])
 def test_out_of_memory_outside_the_step_is_one_clear_line(tiny_run, monkeypatch, target, doing):
     monkeypatch.setattr(loop_module, target, _oom)
