@@ -190,12 +190,11 @@ def check_config(cfg):
             raise UserError(f"--{name} must be a whole number >= 0, got {v!r}")
     if cfg.seed >= 2**63:
         raise UserError(f"--seed {cfg.seed} is too large; give a whole number below 2**63")
-    v = cfg.eval_every
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise UserError(f"--eval_every must be a whole number >= 1 (epochs between evaluations), got {v!r}")
-    v = cfg.calibration_steps
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise UserError(f"--calibration_steps must be a whole number >= 1 (timed steps per stage size), got {v!r}")
+    for name, unit in (("eval_every", "epochs between evaluations"),
+                       ("calibration_steps", "timed steps per stage size")):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UserError(f"--{name} must be a whole number >= 1 ({unit}), got {v!r}")
     for name in ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs", "growth_warmup"):
         v = getattr(cfg, name)
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
