@@ -156,6 +156,38 @@ def frontier_stats(records):
     return rows
 
 
+SPEED_TOLERANCE = 0.2  # an arm whose machine ran this much faster or slower than at its seed's baseline is named
+
+
+def speed_drift(records, tolerance=SPEED_TOLERANCE):
+    """Warnings for the arms trained while the machine ran at another speed than at their seed's baseline
+    (another day of a shared machine, other work beside it, a reused baseline from elsewhere).
+
+    A progressive arm's calibration predicts the baseline's seconds on the machine as it is then; a short run's
+    seconds are its budget's share of the baseline's at the same speed. A prediction or a time more than
+    `tolerance` away (either way) from what the seed's measured baseline implies makes that arm's time ratio,
+    and under --match_time its seconds, off by as much. -> list of one-line strings (empty: all on speed).
+    """
+    base = {r["seed"]: r["summary"]["train_time_s"] for r in records if r["method"] == "baseline"}
+    lines = []
+    for r in records:
+        seed, s = r["seed"], r["summary"]
+        if r["method"] == "baseline" or not base.get(seed):
+            continue
+        if r["method"] == "progressive":
+            predicted = (s.get("plan") or {}).get("baseline_predicted_s")
+            what = f"its calibration put the baseline at {predicted:.1f} s" if predicted else ""
+        else:
+            predicted = s["train_time_s"] / r["budget"]
+            what = f"it trained {s['train_time_s']:.1f} s for {r['budget']:g} of the baseline's epochs"
+        if predicted and abs(math.log(predicted / base[seed])) > math.log(1 + tolerance):
+            lines.append(f"seed {seed} {r['method']} budget {r['budget']:g}: {what}, {predicted / base[seed]:.2f}x "
+                         f"the {base[seed]:.1f} s its baseline took: the machine ran at another speed than when "
+                         "the baseline trained, so this arm's time ratio (and, with --match_time, its seconds) is "
+                         "off by as much; train the baseline again beside it for a fair comparison")
+    return lines
+
+
 def _pm(row, name, fmt="{:.2f}", sign=False):
     """'mean ± std' over seeds; the mean alone for one seed (no spread to show); '–' for nothing."""
     if row[name] is None:
@@ -220,12 +252,15 @@ def main(argv=None):
                  "--budget (a fraction of the planner's estimate of the baseline's time)")
               + "; command: python bench/frontier.py "
               + " ".join(argv if argv is not None else sys.argv[1:]))
+    warnings = speed_drift(records)
+    notes = "".join(f"\nwarning: {w}\n" for w in warnings)  # under the table, a paragraph each
     print(header + "\n\n" + table)
-    write_text(os.path.join(root, "table.md"), header + "\n\n" + table + "\n")
+    print("".join(f"warning: {w}\n" for w in warnings), end="", file=sys.stderr)
+    write_text(os.path.join(root, "table.md"), header + "\n\n" + table + "\n" + notes)
     write_text(os.path.join(root, "results.json"),
                json.dumps(dict(kind=FRONTIER_KIND, title=title, header=header, table_md=table, device=device,
                                written_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               args=vars(args), stats=rows, runs=records), indent=2, default=str))
+                               args=vars(args), stats=rows, warnings=warnings, runs=records), indent=2, default=str))
     fig = plot_frontier(rows, title=title)
     save_figure(fig, os.path.join(root, "frontier.png"))
     plt.close(fig)

@@ -179,6 +179,25 @@ def test_frontier_stats_are_per_seed_against_the_same_seeds_baseline_and_short()
     assert "| progressive | 0.5 | 1 | 50.0 | 0.500 | 78.00 | -2.00 | +2.00 | 5.0 |" in one and "±" not in one
 
 
+def test_frontier_names_the_arms_trained_at_another_speed_than_their_baseline():
+    bench = _frontier_script()
+
+    def record(method, budget, seed, seconds, predicted=None):
+        summary = dict(test_acc=80.0, train_time_s=seconds, plan=predicted and dict(baseline_predicted_s=predicted))
+        return dict(method=method, budget=budget, seed=seed, path="", summary=summary)
+
+    on_speed = [record("baseline", 1.0, 0, 1000.0), record("progressive", 0.3, 0, 300.0, predicted=1150.0),
+                record("short", 0.3, 0, 250.0), record("progressive", 0.6, 0, 600.0)]  # no plan: nothing to judge
+    assert bench.speed_drift(on_speed) == []  # 1.15x and 0.83x are within 0.2 either way
+    slow = bench.speed_drift([record("baseline", 1.0, 1, 1000.0), record("progressive", 0.3, 1, 300.0, 1250.0),
+                              record("short", 0.3, 1, 230.0), record("short", 0.6, 2, 999.0)])  # seed 2: no baseline
+    assert len(slow) == 2
+    assert slow[0].startswith("seed 1 progressive budget 0.3: its calibration put the baseline at 1250.0 s, 1.25x "
+                              "the 1000.0 s its baseline took")
+    assert slow[1].startswith("seed 1 short budget 0.3: it trained 230.0 s for 0.3 of the baseline's epochs, 0.77x")
+    assert all("train the baseline again beside it" in line for line in slow)
+
+
 def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path, capsys, one_thread):
     spec = importlib.util.spec_from_file_location("bench_ablations", os.path.join(REPO, "bench", "ablations.py"))
     bench = importlib.util.module_from_spec(spec)

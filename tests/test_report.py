@@ -189,6 +189,10 @@ def test_results_include_the_newest_frontier(runs, tmp_path):
     assert sorted(os.listdir(out)) == sorted(results_files.RESULT_FILES + (results_files.FRONTIER_FILE,))
     md = open(paths["results.md"]).read()
     assert f"From `{newer}`" in md and "3 budgets, seeds 0" in md and "![accuracy against training time](frontier.png)" in md
+    assert "warning:" not in md
+    (newer / "results.json").write_text(json.dumps(dict(stamped, warnings=["seed 1 short budget 0.3: slower"])))
+    _, paths = results_files.build_results(str(runs), str(out))
+    assert "\n\nwarning: seed 1 short budget 0.3: slower\n\n![accuracy" in open(paths["results.md"]).read()
     with open(paths[results_files.FRONTIER_FILE], "rb") as f:
         assert f.read(4) == b"\x89PNG"
     _, paths = results_files.build_results(str(runs), str(out), frontier_dir=str(tmp_path / "elsewhere"))

@@ -136,7 +136,8 @@ def write_results(table, out_dir, incomplete="", frontier=None):
         folder, results = frontier
         text += (f"\n## Accuracy against training time\n\nFrom `{folder}` (bench/frontier.py): "
                  f"{results['header']}\n\n{results['table_md']}\n\n"
-                 f"![accuracy against training time]({FRONTIER_FILE})\n")
+                 + "".join(f"warning: {w}\n\n" for w in results.get("warnings") or [])  # arms off the baseline's speed
+                 + f"![accuracy against training time]({FRONTIER_FILE})\n")
         paths[FRONTIER_FILE] = save_figure(plot_frontier(results["stats"], title=results["title"]), frontier_png)
     elif os.path.exists(frontier_png):  # checked by stale_results above to be one this function wrote
         os.remove(frontier_png)  # an older run's figure must not pass for this table's
