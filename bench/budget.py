@@ -10,6 +10,7 @@ the progressive arm's throughput calibration included).
 import argparse
 import dataclasses
 import json
+import math
 import os
 import statistics
 import sys
@@ -94,6 +95,34 @@ def matched_time(budget, baseline_s):
     """A progressive arm's flags for budget x a measured baseline's seconds as --time_budget, instead of --budget
     (a fraction of the planner's own estimate of the baseline), so no estimate can give it more or less time."""
     return dict(budget=None, time_budget=f"{budget * baseline_s:.2f}s")
+
+
+SPEED_TOLERANCE = 0.2  # an arm whose machine ran this much faster or slower than at its seed's baseline is named
+
+
+def speed_warning(label, summary, budget, baseline_s, tolerance=SPEED_TOLERANCE):
+    """A warning when the arm `label` trained while the machine ran at another speed than when its seed's
+    baseline (baseline_s seconds) trained: another day of a shared machine, other work beside it, a baseline
+    reused from elsewhere. Its time ratio, and under matched time its seconds, are then off by as much.
+
+    A progressive arm (one with a budget plan) is judged by its calibration's estimate of the baseline's
+    seconds, any other arm by its seconds over its budget (short trains the budget's share of the epochs).
+    -> the one-line warning, or None when within `tolerance` either way or nothing can be judged.
+    """
+    plan = summary.get("plan") or {}
+    if plan.get("baseline_predicted_s"):
+        predicted, what = plan["baseline_predicted_s"], "its calibration put the baseline at"
+        what = f"{what} {predicted:.1f} s"
+    elif budget and not plan:
+        predicted = summary["train_time_s"] / budget
+        what = f"it trained {summary['train_time_s']:.1f} s for {budget:g} of the baseline's epochs"
+    else:
+        return None
+    if not baseline_s or abs(math.log(predicted / baseline_s)) <= math.log(1 + tolerance):
+        return None
+    return (f"{label}: {what}, {predicted / baseline_s:.2f}x the {baseline_s:.1f} s its baseline took: the machine "
+            "ran at another speed than when the baseline trained, so this arm's time ratio (and, with matched "
+            "time, its seconds) is off by as much; train the baseline again beside it for a fair comparison")
 
 
 def arm_settings(args, arm, seed, folder, baseline_s=None):
@@ -229,11 +258,16 @@ def main(argv=None):
     header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budget {args.budget:g}, "
               f"train_subset {args.train_subset or 'all'}, seeds {args.seeds}, command: python bench/budget.py "
               + " ".join(argv if argv is not None else sys.argv[1:]))
+    base = {s["seed"]: s["train_time_s"] for s in results.get("no", [])}
+    warnings = [w for arm in arms if arm != "no" for s in results[arm]
+                for w in [speed_warning(f"seed {s['seed']} arm {arm}", s, args.budget, base.get(s["seed"]))] if w]
     print(header)
     print(text)
-    write_text(os.path.join(folder, "table.md"), header + "\n\n" + text + "\n")
+    print("".join(f"warning: {w}\n" for w in warnings), end="", file=sys.stderr)
+    write_text(os.path.join(folder, "table.md"),
+               header + "\n\n" + text + "\n" + "".join(f"\nwarning: {w}\n" for w in warnings))
     write_text(os.path.join(folder, "results.json"),
-               json.dumps(dict(args=vars(args), stats=stats, runs=results), indent=2, default=str))
+               json.dumps(dict(args=vars(args), stats=stats, warnings=warnings, runs=results), indent=2, default=str))
     return 0
 
 

@@ -33,7 +33,7 @@ from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.report import hardware  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import add_run_arguments, arm_settings, finished_run, mean_std, reuse_run, run_arm  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, finished_run, mean_std, reuse_run, run_arm, speed_warning  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -156,36 +156,13 @@ def frontier_stats(records):
     return rows
 
 
-SPEED_TOLERANCE = 0.2  # an arm whose machine ran this much faster or slower than at its seed's baseline is named
-
-
-def speed_drift(records, tolerance=SPEED_TOLERANCE):
-    """Warnings for the arms trained while the machine ran at another speed than at their seed's baseline
-    (another day of a shared machine, other work beside it, a reused baseline from elsewhere).
-
-    A progressive arm's calibration predicts the baseline's seconds on the machine as it is then; a short run's
-    seconds are its budget's share of the baseline's at the same speed. A prediction or a time more than
-    `tolerance` away (either way) from what the seed's measured baseline implies makes that arm's time ratio,
-    and under --match_time its seconds, off by as much. -> list of one-line strings (empty: all on speed).
-    """
+def speed_drift(records):
+    """The warnings of bench/budget.py's speed_warning for every arm of the frontier against its seed's
+    baseline (the machine ran at another speed than when that baseline trained)."""
     base = {r["seed"]: r["summary"]["train_time_s"] for r in records if r["method"] == "baseline"}
-    lines = []
-    for r in records:
-        seed, s = r["seed"], r["summary"]
-        if r["method"] == "baseline" or not base.get(seed):
-            continue
-        if r["method"] == "progressive":
-            predicted = (s.get("plan") or {}).get("baseline_predicted_s")
-            what = f"its calibration put the baseline at {predicted:.1f} s" if predicted else ""
-        else:
-            predicted = s["train_time_s"] / r["budget"]
-            what = f"it trained {s['train_time_s']:.1f} s for {r['budget']:g} of the baseline's epochs"
-        if predicted and abs(math.log(predicted / base[seed])) > math.log(1 + tolerance):
-            lines.append(f"seed {seed} {r['method']} budget {r['budget']:g}: {what}, {predicted / base[seed]:.2f}x "
-                         f"the {base[seed]:.1f} s its baseline took: the machine ran at another speed than when "
-                         "the baseline trained, so this arm's time ratio (and, with --match_time, its seconds) is "
-                         "off by as much; train the baseline again beside it for a fair comparison")
-    return lines
+    lines = (speed_warning(f"seed {r['seed']} {r['method']} budget {r['budget']:g}", r["summary"], r["budget"],
+                           base.get(r["seed"])) for r in records if r["method"] != "baseline")
+    return [line for line in lines if line]
 
 
 def _pm(row, name, fmt="{:.2f}", sign=False):

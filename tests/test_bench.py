@@ -187,7 +187,7 @@ def test_frontier_names_the_arms_trained_at_another_speed_than_their_baseline():
         return dict(method=method, budget=budget, seed=seed, path="", summary=summary)
 
     on_speed = [record("baseline", 1.0, 0, 1000.0), record("progressive", 0.3, 0, 300.0, predicted=1150.0),
-                record("short", 0.3, 0, 250.0), record("progressive", 0.6, 0, 600.0)]  # no plan: nothing to judge
+                record("short", 0.3, 0, 250.0)]
     assert bench.speed_drift(on_speed) == []  # 1.15x and 0.83x are within 0.2 either way
     slow = bench.speed_drift([record("baseline", 1.0, 1, 1000.0), record("progressive", 0.3, 1, 300.0, 1250.0),
                               record("short", 0.3, 1, 230.0), record("short", 0.6, 2, 999.0)])  # seed 2: no baseline
@@ -196,6 +196,10 @@ def test_frontier_names_the_arms_trained_at_another_speed_than_their_baseline():
                               "the 1000.0 s its baseline took")
     assert slow[1].startswith("seed 1 short budget 0.3: it trained 230.0 s for 0.3 of the baseline's epochs, 0.77x")
     assert all("train the baseline again beside it" in line for line in slow)
+    # the same check in bench/budget.py and bench/ablations.py: a baseline (no budget, no plan) is never judged
+    assert _budget_script().speed_warning("seed 0 arm no", dict(train_time_s=2000.0), None, 1000.0) is None
+    assert _budget_script().speed_warning("x", dict(train_time_s=100.0, plan={}), 0.5, 1000.0).startswith(
+        "x: it trained 100.0 s for 0.5 of the baseline's epochs, 0.20x the 1000.0 s")
 
 
 def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path, capsys, one_thread):
