@@ -26,7 +26,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from budget import add_shared_arguments, finished_run, folder_name, matched_time, mean_std as stats, speed_warning  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_shared_arguments, finished_run, folder_name, matched_time, mean_std as stats, report_warnings, speed_warning  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out reg_start, so a name keeps its meaning when defaults move.
@@ -193,8 +193,7 @@ def main(argv=None):
                 for w in [speed_warning(f"seed {k} {name}", s, args.budget, base.get(k, {}).get("train_time_s"))] if w]
     text = header + ("\n\n" + args.note if args.note else "") + "\n\n" + "\n".join(lines) + "\n"
     print(text)
-    print("".join(f"warning: {w}\n" for w in warnings), end="", file=sys.stderr)
-    write_text(os.path.join(folder, "table.md"), text + "".join(f"\nwarning: {w}\n" for w in warnings))
+    write_text(os.path.join(folder, "table.md"), text + report_warnings(warnings))
     write_text(os.path.join(folder, "results.json"),
                json.dumps(dict(args=vars(args), table=table, warnings=warnings, runs=runs), indent=2, default=str))
     return 0

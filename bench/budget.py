@@ -111,8 +111,8 @@ def speed_warning(label, summary, budget, baseline_s, tolerance=SPEED_TOLERANCE)
     """
     plan = summary.get("plan") or {}
     if plan.get("baseline_predicted_s"):
-        predicted, what = plan["baseline_predicted_s"], "its calibration put the baseline at"
-        what = f"{what} {predicted:.1f} s"
+        predicted = plan["baseline_predicted_s"]
+        what = f"its calibration put the baseline at {predicted:.1f} s"
     elif budget and not plan:
         predicted = summary["train_time_s"] / budget
         what = f"it trained {summary['train_time_s']:.1f} s for {budget:g} of the baseline's epochs"
@@ -123,6 +123,12 @@ def speed_warning(label, summary, budget, baseline_s, tolerance=SPEED_TOLERANCE)
     return (f"{label}: {what}, {predicted / baseline_s:.2f}x the {baseline_s:.1f} s its baseline took: the machine "
             "ran at another speed than when the baseline trained, so this arm's time ratio (and, with matched "
             "time, its seconds) is off by as much; train the baseline again beside it for a fair comparison")
+
+
+def report_warnings(warnings):
+    """Print each warning on stderr; -> the same as paragraphs to put under a table ('' for none)."""
+    print("".join(f"warning: {w}\n" for w in warnings), end="", file=sys.stderr)
+    return "".join(f"\nwarning: {w}\n" for w in warnings)
 
 
 def arm_settings(args, arm, seed, folder, baseline_s=None):
@@ -263,9 +269,7 @@ def main(argv=None):
                 for w in [speed_warning(f"seed {s['seed']} arm {arm}", s, args.budget, base.get(s["seed"]))] if w]
     print(header)
     print(text)
-    print("".join(f"warning: {w}\n" for w in warnings), end="", file=sys.stderr)
-    write_text(os.path.join(folder, "table.md"),
-               header + "\n\n" + text + "\n" + "".join(f"\nwarning: {w}\n" for w in warnings))
+    write_text(os.path.join(folder, "table.md"), header + "\n\n" + text + "\n" + report_warnings(warnings))
     write_text(os.path.join(folder, "results.json"),
                json.dumps(dict(args=vars(args), stats=stats, warnings=warnings, runs=results), indent=2, default=str))
     return 0

@@ -33,7 +33,7 @@ from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.report import hardware  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import add_run_arguments, arm_settings, finished_run, mean_std, reuse_run, run_arm, speed_warning  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, finished_run, mean_std, report_warnings, reuse_run, run_arm, speed_warning  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -230,10 +230,8 @@ def main(argv=None):
               + "; command: python bench/frontier.py "
               + " ".join(argv if argv is not None else sys.argv[1:]))
     warnings = speed_drift(records)
-    notes = "".join(f"\nwarning: {w}\n" for w in warnings)  # under the table, a paragraph each
     print(header + "\n\n" + table)
-    print("".join(f"warning: {w}\n" for w in warnings), end="", file=sys.stderr)
-    write_text(os.path.join(root, "table.md"), header + "\n\n" + table + "\n" + notes)
+    write_text(os.path.join(root, "table.md"), header + "\n\n" + table + "\n" + report_warnings(warnings))
     write_text(os.path.join(root, "results.json"),
                json.dumps(dict(kind=FRONTIER_KIND, title=title, header=header, table_md=table, device=device,
                                written_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -99,6 +99,17 @@ def test_frontier_bench_trains_every_point_once_and_reuses_finished_runs(cifar_r
     assert bench.main(common + ["--budgets", "0.4", "--tag", "first"]) == 0
     again = json.load(open(first / "results.json"))
     assert [r["summary"] for r in again["runs"]] == [r["summary"] for r in results["runs"] if r["budget"] != 0.7]
+    # a baseline that took 5x longer than its arms imply: both arms named, on stderr, under the table, in results
+    summary_path = first / "no_s0" / "summary.json"
+    saved = json.loads(summary_path.read_text())
+    summary_path.write_text(json.dumps(dict(saved, train_time_s=5 * saved["train_time_s"])))
+    capsys.readouterr()
+    assert bench.main(common + ["--budgets", "0.4", "--tag", "first"]) == 0
+    warned = json.load(open(first / "results.json"))["warnings"]
+    assert [w.split(":")[0] for w in warned] == ["seed 0 progressive budget 0.4", "seed 0 short budget 0.4"]
+    assert "\n\nwarning: seed 0 short budget 0.4: it trained " in open(first / "table.md").read()
+    assert "warning: seed 0 progressive budget 0.4: its calibration put the baseline at" in capsys.readouterr().err
+    summary_path.write_text(json.dumps(saved))
     capsys.readouterr()
     assert bench.main(common + ["--budgets", "0.4", "--tag", "first", "--lr", "0.1"]) == 2
     assert "holds a finished run with other settings (lr=0.2, here 0.1)" in capsys.readouterr().err
