@@ -81,6 +81,13 @@ names'''
         ("markdown", "## Width and resolution schedule"),
         ("code", 'fig = lib.plot_schedule(curves)\n'
                  'lib.save_figure(fig, os.path.join(figure_dir, "schedule.png"))'),
+        ("markdown", "## Where each stage of the progressive arm ended\n\n"
+                     "Each stage's last epoch, its training accuracy there (on the stage's own images) and the "
+                     "last test accuracy measured in it. Test accuracy is always measured at full size, so it "
+                     "stays low while the network trains on small images; compare it between runs of other budgets "
+                     "(`python bench/stages.py` does so for a frontier). A low-resolution stage whose training "
+                     "accuracy nears 100 % has little left to learn at that size."),
+        ("code", 'lib.stage_ends(progressive.metrics).round(2)'),
         ("markdown", "## Accuracy and time\n\n`time_saved_pct` and `acc_change_pp` are relative to the baseline, "
                      "`acc_vs_short_pp` to the short arm."),
         ("code", 'table = lib.comparison_table(baseline, progressive, short)\n'
