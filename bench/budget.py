@@ -97,10 +97,10 @@ def matched_time(budget, baseline_s):
     return dict(budget=None, time_budget=f"{budget * baseline_s:.2f}s")
 
 
-SPEED_TOLERANCE = 0.2  # an arm whose machine ran this much faster or slower than at its seed's baseline is named
+BASELINE_SPEED_TOLERANCE = 0.2  # an arm whose machine ran this much faster or slower than at its baseline is named
 
 
-def speed_warning(label, summary, budget, baseline_s, tolerance=SPEED_TOLERANCE):
+def baseline_speed_warning(label, summary, budget, baseline_s, tolerance=BASELINE_SPEED_TOLERANCE):
     """A warning when the arm `label` trained while the machine ran at another speed than when its seed's
     baseline (baseline_s seconds) trained: another day of a shared machine, other work beside it, a baseline
     reused from elsewhere. Its time ratio, and under matched time its seconds, are then off by as much.
@@ -265,8 +265,9 @@ def main(argv=None):
               f"train_subset {args.train_subset or 'all'}, seeds {args.seeds}, command: python bench/budget.py "
               + " ".join(argv if argv is not None else sys.argv[1:]))
     base = {s["seed"]: s["train_time_s"] for s in results.get("no", [])}
-    warnings = [w for arm in arms if arm != "no" for s in results[arm]
-                for w in [speed_warning(f"seed {s['seed']} arm {arm}", s, args.budget, base.get(s["seed"]))] if w]
+    warnings = [baseline_speed_warning(f"seed {s['seed']} arm {arm}", s, args.budget, base.get(s["seed"]))
+                for arm in arms if arm != "no" for s in results[arm]]
+    warnings = [w for w in warnings if w]
     print(header)
     print(text)
     write_text(os.path.join(folder, "table.md"), header + "\n\n" + text + "\n" + report_warnings(warnings))

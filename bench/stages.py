@@ -62,8 +62,8 @@ def stages_table(runs):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (budget, stage), rows in sorted(ends.items()):
         lines.append(f"| {budget:g} | {stage} | {rows[0]['width']} | {rows[0]['resolution']} | {len(rows)} | "
-                     f"{_pm([r['last_epoch'] for r in rows], '{:.1f}')} | {_pm([r['train_acc'] for r in rows], '{:.1f}')} | "
-                     f"{_pm([r['test_acc'] for r in rows], '{:.1f}')} |")
+                     f"{_pm([r['last_epoch'] for r in rows], '{:.1f}')} | "
+                     f"{_pm([r['train_acc'] for r in rows], '{:.1f}')} | {_pm([r['test_acc'] for r in rows], '{:.1f}')} |")
     return "\n".join(lines)
 
 

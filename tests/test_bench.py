@@ -208,8 +208,8 @@ def test_frontier_names_the_arms_trained_at_another_speed_than_their_baseline():
     assert slow[1].startswith("seed 1 short budget 0.3: it trained 230.0 s for 0.3 of the baseline's epochs, 0.77x")
     assert all("train the baseline again beside it" in line for line in slow)
     # the same check in bench/budget.py and bench/ablations.py: a baseline (no budget, no plan) is never judged
-    assert _budget_script().speed_warning("seed 0 arm no", dict(train_time_s=2000.0), None, 1000.0) is None
-    assert _budget_script().speed_warning("x", dict(train_time_s=100.0, plan={}), 0.5, 1000.0).startswith(
+    assert _budget_script().baseline_speed_warning("seed 0 arm no", dict(train_time_s=2000.0), None, 1000.0) is None
+    assert _budget_script().baseline_speed_warning("x", dict(train_time_s=100.0, plan={}), 0.5, 1000.0).startswith(
         "x: it trained 100.0 s for 0.5 of the baseline's epochs, 0.20x the 1000.0 s")
 
 

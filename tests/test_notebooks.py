@@ -2,6 +2,7 @@
 import ast
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -96,10 +97,17 @@ def outputs(nb):
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
 
 
+# A budget run's report that its stages trained faster or slower than calibrated: a measurement of the machine
+# (tiny smoke runs on a shared CPU cross the 1.5x line now and then), not a fault of the notebook.
+SPEED_NOTE = re.compile(r"warning: stage \d+ at [0-9.]+x(, stage \d+ at [0-9.]+x)* the speed the budget's "
+                        r"calibration measured: .*")
+
+
 def assert_clean(nb):
     outs = outputs(nb)
     assert not [o for o in outs if o.output_type == "error"]
-    stderr = [o.text for o in outs if o.output_type == "stream" and o.name == "stderr"]
+    stderr = [line for o in outs if o.output_type == "stream" and o.name == "stderr"
+              for line in o.text.splitlines() if line.strip() and not SPEED_NOTE.fullmatch(line)]
     assert not stderr, f"stderr output: {stderr}"
 
 
