@@ -125,6 +125,11 @@ def baseline_speed_warning(label, summary, budget, baseline_s, tolerance=BASELIN
             "time, its seconds) is off by as much; train the baseline again beside it for a fair comparison")
 
 
+def baseline_speed_warnings(arms):
+    """baseline_speed_warning of each (label, summary, budget, baseline_s) in arms -> the warnings there are."""
+    return [w for w in (baseline_speed_warning(*arm) for arm in arms) if w]
+
+
 def report_warnings(warnings):
     """Print each warning on stderr; -> the same as paragraphs to put under a table ('' for none)."""
     print("".join(f"warning: {w}\n" for w in warnings), end="", file=sys.stderr)
@@ -265,9 +270,8 @@ def main(argv=None):
               f"train_subset {args.train_subset or 'all'}, seeds {args.seeds}, command: python bench/budget.py "
               + " ".join(argv if argv is not None else sys.argv[1:]))
     base = {s["seed"]: s["train_time_s"] for s in results.get("no", [])}
-    warnings = [baseline_speed_warning(f"seed {s['seed']} arm {arm}", s, args.budget, base.get(s["seed"]))
-                for arm in arms if arm != "no" for s in results[arm]]
-    warnings = [w for w in warnings if w]
+    warnings = baseline_speed_warnings((f"seed {s['seed']} arm {arm}", s, args.budget, base.get(s["seed"]))
+                                       for arm in arms if arm != "no" for s in results[arm])
     print(header)
     print(text)
     write_text(os.path.join(folder, "table.md"), header + "\n\n" + text + "\n" + report_warnings(warnings))

@@ -33,7 +33,7 @@ from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.report import hardware  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import add_run_arguments, arm_settings, finished_run, mean_std, report_warnings, reuse_run, run_arm, baseline_speed_warning  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, finished_run, mean_std, report_warnings, reuse_run, run_arm, baseline_speed_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -157,12 +157,11 @@ def frontier_stats(records):
 
 
 def speed_drift(records):
-    """The warnings of bench/budget.py's baseline_speed_warning for every arm of the frontier against its seed's
-    baseline (the machine ran at another speed than when that baseline trained)."""
+    """bench/budget.py's baseline_speed_warnings for every arm of the frontier against its seed's baseline (the
+    machine ran at another speed than when that baseline trained)."""
     base = {r["seed"]: r["summary"]["train_time_s"] for r in records if r["method"] == "baseline"}
-    lines = (baseline_speed_warning(f"seed {r['seed']} {r['method']} budget {r['budget']:g}", r["summary"],
+    return baseline_speed_warnings((f"seed {r['seed']} {r['method']} budget {r['budget']:g}", r["summary"],
                                     r["budget"], base.get(r["seed"])) for r in records if r["method"] != "baseline")
-    return [line for line in lines if line]
 
 
 def _pm(row, name, fmt="{:.2f}", sign=False):

@@ -25,10 +25,11 @@ from budget import mean_std  # noqa: E402  (bench/budget.py, beside this script)
 
 def progressive_runs(folder):
     """[(budget, seed, run folder)] of the progressive runs of a frontier folder; UserError when it has none."""
-    results = os.path.join(folder, "results.json")
+    results_path = os.path.join(folder, "results.json")
+    results = read_json(results_path) if os.path.exists(results_path) else {}
     runs = []
-    if os.path.exists(results) and read_json(results).get("kind") == FRONTIER_KIND:
-        runs = [(r["budget"], r["seed"], r["path"]) for r in read_json(results)["runs"] if r["method"] == "progressive"]
+    if results.get("kind") == FRONTIER_KIND:
+        runs = [(r["budget"], r["seed"], r["path"]) for r in results["runs"] if r["method"] == "progressive"]
     else:
         for path in glob.glob(os.path.join(folder, "b*", "yes_s*")):
             budget, seed = re.fullmatch(r"b([0-9.]+)", os.path.basename(os.path.dirname(path))), \

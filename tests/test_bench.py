@@ -1,5 +1,4 @@
 """bench/budget.py and bench/frontier.py end to end on tiny generated data: tables, figures, reusing finished runs."""
-import importlib.util
 import json
 import os
 import re
@@ -9,14 +8,13 @@ import sys
 
 import pytest
 
+from bench_support import load_bench
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _budget_script():
-    spec = importlib.util.spec_from_file_location("bench_budget", os.path.join(REPO, "bench", "budget.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("budget")
 
 
 def test_budget_bench_writes_a_table_and_reuses_only_matching_runs(cifar_root, tmp_path, capsys, one_thread):
@@ -60,10 +58,7 @@ def test_budget_bench_refuses_a_path_like_tag_before_training(cifar_root, tmp_pa
 
 
 def _frontier_script():
-    spec = importlib.util.spec_from_file_location("bench_frontier", os.path.join(REPO, "bench", "frontier.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("frontier")
 
 
 def test_frontier_bench_trains_every_point_once_and_reuses_finished_runs(cifar_root, tmp_path, capsys, monkeypatch,
@@ -214,9 +209,7 @@ def test_frontier_names_the_arms_trained_at_another_speed_than_their_baseline():
 
 
 def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path, capsys, one_thread):
-    spec = importlib.util.spec_from_file_location("bench_ablations", os.path.join(REPO, "bench", "ablations.py"))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("ablations")
     common = ["--data_root", cifar_root, "--out_dir", str(tmp_path), "--num_epochs", "12", "--width", "4",
               "--batch_size", "40", "--seeds", "0", "--train_subset", "0", "--recipes", "short", "--tag", "abl"]
     assert bench.main(common + ["--val_split", "100"]) == 0

@@ -1,6 +1,5 @@
 """A run records the data it trained on: it is resumed and reused on that data only, wherever its folder lies."""
 import dataclasses
-import importlib.util
 import os
 import shutil
 
@@ -8,14 +7,13 @@ import pytest
 import torch
 
 import lib.training.loop as loop_module
+from bench_support import load_bench
 from lib.data.fakedata import write_fake_dataset
 from lib.errors import UserError
 from lib.reporting import report
 from lib.training.config import make_config
 from lib.training.loop import train
 from lib.training.rundir import data_digest
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -27,10 +25,7 @@ def roots(cifar_root, tmp_path):
 
 
 def _budget_script():
-    spec = importlib.util.spec_from_file_location("bench_budget", os.path.join(REPO, "bench", "budget.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("budget")
 
 
 def test_the_digest_sees_bytes_shapes_and_dtypes():

@@ -1,14 +1,11 @@
 """lib.reporting.stages and bench/stages.py: where each stage of a run ended, from hand-made metrics rows."""
-import importlib.util
 import json
 import math
-import os
 
 import pytest
 
+from bench_support import load_bench
 from lib.reporting.stages import STAGE_COLUMNS, stage_ends
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def rows(test_every=1, train_acc=(40.0, 60.0, 70.0, 75.0, 90.0, 95.0), stages=(1, 1, 2, 2, 3, 3)):
@@ -40,10 +37,7 @@ def test_stage_ends_take_the_last_test_measured_and_nan_where_none_was():
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("bench_stages", os.path.join(REPO, "bench", "stages.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("stages")
 
 
 def _write_run(folder, metrics):

@@ -1,16 +1,11 @@
 """bench/throughput.py end to end on the CPU: every setting timed, relative step costs and the JSON record."""
-import importlib.util
 import json
-import os
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench_support import load_bench
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("bench_throughput", os.path.join(REPO, "bench", "throughput.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("throughput")
 
 
 def test_throughput_bench_prints_and_writes_the_low_resolution_step_cost(tmp_path, capsys):
