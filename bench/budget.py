@@ -77,6 +77,8 @@ def add_shared_arguments(p, val_help):
     p.add_argument("--val_split", type=int, default=0, help=val_help)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile each stage's model (no CUDA graph capture)")
+    p.add_argument("--zero_init_residual", action="store_true",
+                   help="every arm's residual blocks start with their last BN scale at 0 (steadier first steps)")
     p.add_argument("--calibration_steps", type=int, default=TrainConfig.calibration_steps,
                    help="timed steps per stage when the progressive arm plans its budget")
     p.add_argument("--eval_every", type=int, default=TrainConfig.eval_every,
@@ -143,7 +145,7 @@ def arm_settings(args, arm, seed, folder, baseline_s=None):
               num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
               warmup_epochs=args.warmup_epochs, seed=seed,
               device=args.device, train_subset=args.train_subset, test_subset=args.test_subset,
-              val_split=args.val_split, compile=args.compile, calibration_steps=args.calibration_steps,
+              val_split=args.val_split, compile=args.compile, zero_init_residual=args.zero_init_residual, calibration_steps=args.calibration_steps,
               eval_every=args.eval_every, quiet=True, overwrite=True)
     if arm != "no":
         kw["budget"] = args.budget
@@ -188,7 +190,7 @@ def finished_run(kw):
 
 # settings that must match for a finished run to stand in for a new one; the progressive arm is always trained
 SAME_RUN = ("dataset", "num_epochs", "width", "batch_size", "lr", "warmup_epochs", "seed", "train_subset", "test_subset",
-            "val_split", "algo")
+            "val_split", "algo", "zero_init_residual")
 
 
 def reuse_run(folder, kw):
@@ -245,7 +247,7 @@ def folder_name(args):
     if args.tag:
         return check_name(args.tag, "--tag")
     return (f"{check_name(args.dataset, '--dataset')}_w{args.width}_e{args.num_epochs}_b{args.budget:g}"
-            + (f"_v{args.val_split}" if args.val_split else ""))
+            + (f"_v{args.val_split}" if args.val_split else "") + ("_zi" if args.zero_init_residual else ""))
 
 
 def main(argv=None):

@@ -80,6 +80,18 @@ def test_net2net_approximately_preserves(train):
     assert 1e-6 < _rel_err(before, after) < 0.2  # noise breaks exactness, but only a little
 
 
+@pytest.mark.parametrize("rule", EXACT_RULES + ("fresh",))
+def test_zero_init_residual_model_keeps_its_function_and_setting_when_widened(rule):
+    torch.manual_seed(0)
+    model = lib.resnet18(width=4, zero_init_residual=True)
+    _train_steps(model, 3)  # the zero BN scales move off zero
+    model.eval()
+    x = torch.randn(4, 3, 16, 16)
+    wide = lib.widen(model, 6, rule=rule)
+    assert wide.config.zero_init_residual
+    assert _rel_err(model(x), wide(x)) < 1e-4
+
+
 def test_random_does_not_preserve():
     before, after = _logits_before_after((8, 12), "random", False, resolution=8)
     assert _rel_err(before, after) > 0.05

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import lib
-from lib.growth.model import ResNet, ResNetConfig
+from lib.growth.model import BasicBlock, ResNet, ResNetConfig
 
 
 @pytest.mark.parametrize(
@@ -69,6 +69,25 @@ def test_standard_init():
     assert abs(w.std().item() / (2 / (64 * 9)) ** 0.5 - 1) < 0.1
 
 
+def test_zero_init_residual_starts_every_block_as_its_shortcut():
+    torch.manual_seed(0)
+    model = lib.resnet18(width=4, zero_init_residual=True).train()
+    blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
+    assert len(blocks) == 8
+    for block in blocks:
+        assert torch.equal(block.bn2.weight, torch.zeros_like(block.bn2.weight))
+        assert torch.equal(block.bn1.weight, torch.ones_like(block.bn1.weight))
+        x = torch.randn(4, block.conv1.in_channels, 8, 8)
+        shortcut = x if block.downsample is None else block.downsample(x)
+        torch.testing.assert_close(block(x), torch.relu(shortcut))
+    assert model.config.zero_init_residual
+    default = lib.resnet18(width=4)
+    assert not default.config.zero_init_residual
+    assert torch.equal(default.layer1[0].bn2.weight, torch.ones(4))
+    model(torch.randn(4, 3, 8, 8)).logsumexp(1).sum().backward()  # the zero scales still learn
+    assert all(b.bn2.weight.grad.abs().sum() > 0 for b in blocks)
+
+
 def test_every_parameter_gets_gradient():
     model = lib.resnet18(width=4, in_channels=1).train()
     model(torch.randn(4, 1, 8, 8)).logsumexp(1).sum().backward()
@@ -79,7 +98,8 @@ def test_every_parameter_gets_gradient():
 @pytest.mark.parametrize(
     "kwargs,bad",
     [({"width": 0}, "0"), ({"width": True}, "True"), ({"width": 1.5}, "1.5"),
-     ({"num_classes": 0}, "0"), ({"in_channels": -1}, "-1"), ({"width": "8"}, "'8'")],
+     ({"num_classes": 0}, "0"), ({"in_channels": -1}, "-1"), ({"width": "8"}, "'8'"),
+     ({"zero_init_residual": 1}, "zero_init_residual must be a bool")],
 )
 def test_bad_config_raises(kwargs, bad):
     with pytest.raises(ValueError, match=bad):

@@ -135,6 +135,20 @@ def test_device_warm_up_is_untimed_and_changes_nothing(tiny_run, monkeypatch):
     assert warm["weights_sha1"] == cold["weights_sha1"]  # model init, augmentation and shuffling are untouched
 
 
+def test_zero_init_residual_reaches_every_model_the_run_builds(tiny_run, monkeypatch):
+    built = []
+    real = train_module.resnet18
+    monkeypatch.setattr(train_module, "resnet18", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    kw = dict(tiny_run, algo="yes", num_epochs=2, width=8, schedule="0.5/0.5:0.5,1/1:0.5")
+    zero = run(kw, exp_name="zero", zero_init_residual=True)
+    assert built and all(m.config.zero_init_residual for m in built)
+    assert json.load(open(os.path.join(run_dir(kw, "zero"), "config.json")))["zero_init_residual"] is True
+    built.clear()
+    plain = run(kw, exp_name="plain")
+    assert built and not any(m.config.zero_init_residual for m in built)
+    assert zero["weights_sha1"] != plain["weights_sha1"]
+
+
 def test_no_checkpoint_is_timed_growth_ones_included(tiny_run, monkeypatch):
     """README, what is timed: checkpoints are not training time, whether at an epoch's end or at a growth."""
     running = []

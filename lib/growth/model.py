@@ -17,10 +17,13 @@ class ResNetConfig:
     num_classes: int = 10  # logits
     width: int = 64  # channels of stage 1; stages 2-4 have 2x, 4x, 8x
     in_channels: int = 3  # image channels (1 grey, 3 RGB)
+    zero_init_residual: bool = False  # each block's last BN scale starts at 0, so every block starts as its shortcut
 
     def __post_init__(self):
         for name in ("num_classes", "width", "in_channels"):
             check_positive_int(name, getattr(self, name))
+        if not isinstance(self.zero_init_residual, bool):
+            raise ValueError(f"zero_init_residual must be a bool, got {self.zero_init_residual!r}")
 
     @property
     def stage_widths(self):
@@ -78,6 +81,10 @@ class ResNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        if config.zero_init_residual:  # Goyal et al. 2017, torchvision's zero_init_residual: a residual branch
+            for m in self.modules():   # starts silent, which steadies the first steps at a large learning rate
+                if isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
 
     @staticmethod
     def _stage(c_in, c_out, stride):
@@ -102,6 +109,7 @@ class ResNet(nn.Module):
         return self.fc(x)  # (B, num_classes)
 
 
-def resnet18(num_classes=10, width=64, in_channels=3):
+def resnet18(num_classes=10, width=64, in_channels=3, zero_init_residual=False):
     """CIFAR-style ResNet18; width=64 is the full size (11.17M params for 10 classes)."""
-    return ResNet(ResNetConfig(num_classes=num_classes, width=width, in_channels=in_channels))
+    return ResNet(ResNetConfig(num_classes=num_classes, width=width, in_channels=in_channels,
+                               zero_init_residual=zero_init_residual))

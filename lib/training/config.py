@@ -36,6 +36,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD momentum (nesterov)
     weight_decay: float = 5e-4  # on conv/linear weights only, not on BN or biases
     label_smoothing: float = 0.1  # label smoothing of the full-size stage's loss (earlier stages: see --reg_start)
+    zero_init_residual: bool = False  # each residual block's last BN scale starts at 0 (Goyal et al. 2017; torchvision's zero_init_residual): steadier first steps at a large learning rate
     warmup_epochs: float = 1.0  # epochs of linear LR warm-up (of the baseline's length)
     growth_warmup: float = 0.0  # epochs of LR re-warm-up after each growth (of the baseline's length); 0 = none
     lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
@@ -152,7 +153,8 @@ def check_config(cfg):
     """Validate values that do not need the data; return cfg. Raises UserError."""
     from ..data.datasets import DATASETS
 
-    for name in ("download", "lr_restart", "compile", "sync_bn", "quiet", "overwrite", "resume", "debug"):
+    for name in ("download", "lr_restart", "zero_init_residual", "compile", "sync_bn", "quiet", "overwrite", "resume",
+                 "debug"):
         v = getattr(cfg, name)
         if not isinstance(v, bool):  # 'False' is a true value: an on/off flag must be a real bool
             raise UserError(f"--{name} is an on/off flag: give True or False, got {v!r}")

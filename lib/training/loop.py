@@ -177,7 +177,8 @@ class _Run:
                                                 world_size=info.world_size) for x, y in ((test_x, test_y), (val_x, val_y)))
 
     def _new_model(self, width):
-        model = resnet18(self.spec.num_classes, width, self.spec.in_channels).to(self.device, memory_format=self.fmt)
+        model = resnet18(self.spec.num_classes, width, self.spec.in_channels,
+                         self.cfg.zero_init_residual).to(self.device, memory_format=self.fmt)
         return model, make_optimizer(model, self.cfg)
 
     def _new_step(self, model, optimizer, criterion, wrap=True, compile=True):
