@@ -26,7 +26,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from budget import add_shared_arguments, finished_run, folder_name, matched_time, mean_std as stats, report_warnings, baseline_speed_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_shared_arguments, finished_run, folder_name, matched_time, mean_std as stats, report_warnings, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out reg_start, so a name keeps its meaning when defaults move.
@@ -192,6 +192,8 @@ def main(argv=None):
     warnings = baseline_speed_warnings((f"seed {k} {name}", s, args.budget, base.get(k, {}).get("train_time_s"))
                                        for name, by_seed in runs.items() if name != "baseline"
                                        for k, s in by_seed.items())
+    warnings += unstable_start_warnings((f"seed {k} {name}", os.path.join(folder, "runs", f"{name}_s{k}"), s)
+                                        for name, by_seed in runs.items() for k, s in by_seed.items())
     text = header + ("\n\n" + args.note if args.note else "") + "\n\n" + "\n".join(lines) + "\n"
     print(text)
     write_text(os.path.join(folder, "table.md"), text + report_warnings(warnings))

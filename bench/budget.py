@@ -23,7 +23,10 @@ from lib.training.config import (STAGE_BATCH_LR_RULES, STAGE_BATCH_MODES, TrainC
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.training.rundir import other_data  # noqa: E402
-from lib.records import read_json, write_text  # noqa: E402
+from lib.records import read_json, read_jsonl, write_text  # noqa: E402
+from lib.data.datasets import DATASETS  # noqa: E402
+from lib.training.rundir import METRICS_NAME  # noqa: E402
+from lib.training.stability import instability_warning  # noqa: E402
 
 ARMS = ("no", "yes", "short")
 RECIPE_FLAGS = ("reg_start", "stage_batch", "stage_batch_lr")  # the progressive arm's; None = the library's default
@@ -130,6 +133,21 @@ def baseline_speed_warning(label, summary, budget, baseline_s, tolerance=BASELIN
 def baseline_speed_warnings(arms):
     """baseline_speed_warning of each (label, summary, budget, baseline_s) in arms -> the warnings there are."""
     return [w for w in (baseline_speed_warning(*arm) for arm in arms) if w]
+
+
+def unstable_start_warnings(runs):
+    """lib's instability_warning of each (label, run folder, summary) in runs, from the folder's metrics.jsonl
+    (so runs recorded before summaries carried it are judged too) -> the warnings there are. An arm whose
+    training loss rose above a uniform guess's lost part of its run to a spike, which blurs any comparison."""
+    out = []
+    for label, folder, summary in runs:
+        path = os.path.join(folder, METRICS_NAME)
+        if not os.path.exists(path):
+            continue
+        classes = summary.get("num_classes") or DATASETS[summary["dataset"]].num_classes
+        warning = instability_warning(read_jsonl(path), classes)
+        out += [f"{label}: {warning}"] if warning else []
+    return out
 
 
 def report_warnings(warnings):
@@ -274,6 +292,10 @@ def main(argv=None):
     base = {s["seed"]: s["train_time_s"] for s in results.get("no", [])}
     warnings = baseline_speed_warnings((f"seed {s['seed']} arm {arm}", s, args.budget, base.get(s["seed"]))
                                        for arm in arms if arm != "no" for s in results[arm])
+    here = lambda arm, s: os.path.join(folder, f"{arm}_s{s['seed']}")  # noqa: E731  (else the --reuse_from run)
+    warnings += unstable_start_warnings(
+        (f"seed {s['seed']} arm {arm}", here(arm, s) if os.path.isdir(here(arm, s)) else
+         os.path.join(args.reuse_from, f"{arm}_s{s['seed']}"), s) for arm in arms for s in results[arm])
     print(header)
     print(text)
     write_text(os.path.join(folder, "table.md"), header + "\n\n" + text + "\n" + report_warnings(warnings))

@@ -33,7 +33,7 @@ from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.report import hardware  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import add_run_arguments, arm_settings, finished_run, mean_std, report_warnings, reuse_run, run_arm, baseline_speed_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, finished_run, mean_std, report_warnings, reuse_run, run_arm, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -228,7 +228,8 @@ def main(argv=None):
                  "--budget (a fraction of the planner's estimate of the baseline's time)")
               + "; command: python bench/frontier.py "
               + " ".join(argv if argv is not None else sys.argv[1:]))
-    warnings = speed_drift(records)
+    warnings = speed_drift(records) + unstable_start_warnings(
+        (f"seed {r['seed']} {r['method']} budget {r['budget']:g}", r["path"], r["summary"]) for r in records)
     print(header + "\n\n" + table)
     write_text(os.path.join(root, "table.md"), header + "\n\n" + table + "\n" + report_warnings(warnings))
     write_text(os.path.join(root, "results.json"),

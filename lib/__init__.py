@@ -11,6 +11,7 @@ from .growth import (
 from .training import (
     TrainConfig, make_config, parse_duration, train, evaluate, Stage, DEFAULT_SCHEDULE, parse_schedule,
     format_schedule, stage_sizes, stage_epochs, stage_bounds, stage_at, size_at, lr_at, plan_budget,
+    instability_warning, unstable_epochs,
 )
 from .reporting import (
     curves_frame, plot_accuracy, plot_schedule, plot_schedule_explorer, plot_run, plot_results, plot_frontier,
@@ -31,5 +32,5 @@ __all__ = [
     "slider_stages", "explore_schedule", "show_schedule", "schedule_sliders",
     "find_run_folders", "show_run", "run_browser_widgets", "PUBLISHED", "Run", "experiment_names", "experiment_arms",
     "load_run", "run_arm", "comparison_table", "find_runs", "results_table", "write_results", "build_results", "save_table",
-    "find_frontier", "stage_ends",
+    "find_frontier", "stage_ends", "instability_warning", "unstable_epochs",
 ]

@@ -172,5 +172,6 @@ def test_a_run_whose_calibration_misjudged_the_speed_warns_and_records_it(tiny_r
     summary = train(**tiny_run, algo="yes", time_budget="6s", calibration_steps=2, exp_name="misjudged")
     judged = [r for r in summary["speed_vs_plan"] if r is not None]
     assert judged and max(judged) < 1 / budget_module.SPEED_TOLERANCE
-    assert len(summary["warnings"]) == 1 and "the speed the budget's calibration measured" in summary["warnings"][0]
+    speed = [w for w in summary["warnings"] if "the speed the budget's calibration measured" in w]
+    assert len(speed) == 1  # (five times the epochs at lr 0.2 on 400 images may also spike: a warning of its own)
     assert "warning: stage" in capsys.readouterr().err

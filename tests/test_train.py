@@ -147,6 +147,7 @@ def test_zero_init_residual_reaches_every_model_the_run_builds(tiny_run, monkeyp
     plain = run(kw, exp_name="plain")
     assert built and not any(m.config.zero_init_residual for m in built)
     assert zero["weights_sha1"] != plain["weights_sha1"]
+    assert plain["num_classes"] == 10 and isinstance(plain["warnings"], list)
 
 
 def test_no_checkpoint_is_timed_growth_ones_included(tiny_run, monkeypatch):

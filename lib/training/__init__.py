@@ -8,9 +8,10 @@ from .schedule import (
 )
 from .budget import plan_budget
 from .step import StageStep
+from .stability import instability_warning, unstable_epochs
 
 __all__ = [
     "TrainConfig", "make_config", "parse_duration", "resolve_config", "StageStep", "train", "evaluate", "Stage",
     "DEFAULT_SCHEDULE", "parse_schedule", "format_schedule", "stage_sizes", "stage_epochs", "stage_bounds", "stage_at", "size_at",
-    "lr_at", "plan_budget",
+    "lr_at", "plan_budget", "instability_warning", "unstable_epochs",
 ]

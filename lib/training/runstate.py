@@ -15,6 +15,7 @@ from .config import parse_duration, saved_config
 from ..errors import UserError
 from ..growth.flops import TRAIN_FLOPS_MULTIPLIER, flops_per_image
 from ..records import rewrite_jsonl
+from .stability import instability_warning
 from .schedule import epochs_to_progress, stage_batch_multiples, stage_bounds, stage_epochs
 from .rundir import METRICS_NAME
 
@@ -178,7 +179,9 @@ def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_tr
                stages=per_stage, growth=state["growth"], plan=plan, world_size=info.world_size,
                device=str(device), num_epochs=cfg.num_epochs, width=cfg.width,
                compilations=state["rows"][-1].get("compilations") if cfg.compile and rows else None,
-               data_sha1=state["data_sha1"], warnings=[])
+               data_sha1=state["data_sha1"], num_classes=spec.num_classes, warnings=[])
+    unstable = instability_warning(rows, spec.num_classes)
+    out["warnings"] += [unstable] if unstable else []
     if plan:
         out["speed_vs_plan"] = speed_vs_plan(plan["images_per_s"], per_stage)
         warning = speed_warning(out["speed_vs_plan"], train_s, plan["baseline_predicted_s"] if cfg.budget else None)
