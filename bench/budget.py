@@ -29,7 +29,7 @@ from lib.training.rundir import METRICS_NAME  # noqa: E402
 from lib.training.stability import instability_warning  # noqa: E402
 
 ARMS = ("no", "yes", "short")
-RECIPE_FLAGS = ("reg_start", "stage_batch", "stage_batch_lr")  # the progressive arm's; None = the library's default
+RECIPE_FLAGS = ("reg_start", "early_cap", "stage_batch", "stage_batch_lr")  # the progressive arm's; None = the library's default
 
 
 def parse_args(argv=None):
@@ -55,6 +55,9 @@ def add_run_arguments(p, val_help):
     p.add_argument("--init", default="", help="progressive arm's inheritance rule; empty: the library's default")
     p.add_argument("--reg_start", type=float, default=None,
                    help="progressive arm's first-stage regularisation fraction; None: the library's default")
+    p.add_argument("--early_cap", type=float, default=None,
+                   help="progressive arm's cap on its early stages' time, as a fraction of the baseline's (above it "
+                        "every further second goes to full size); None: the library's default")
     p.add_argument("--stage_batch", default=None, choices=STAGE_BATCH_MODES,
                    help="progressive arm's batch per stage; None: the library's default")
     p.add_argument("--stage_batch_lr", default=None, choices=STAGE_BATCH_LR_RULES,

@@ -28,6 +28,41 @@ def test_plan_fills_the_budget_and_keeps_epoch_ratios(budget_s):
     assert plan["time_bounds"] == sorted(plan["time_bounds"])
 
 
+@pytest.mark.parametrize("overhead", [None, [0.5, 0.4, 0.3]])
+def test_early_cap_gives_the_early_stages_at_most_the_cap_and_the_rest_to_the_last(overhead):
+    free = plan_budget(STAGES, FAKE_IPS, 10_000, 100.0, overhead)
+    spent = [s - o for s, o in zip(free["seconds"], overhead or [0, 0, 0])]  # training seconds per stage
+    early = spent[0] + spent[1]
+    assert plan_budget(STAGES, FAKE_IPS, 10_000, 100.0, overhead, early_cap_s=early + 1) == free  # not binding
+    capped = plan_budget(STAGES, FAKE_IPS, 10_000, 100.0, overhead, early_cap_s=early / 2)
+    got = [s - o for s, o in zip(capped["seconds"], overhead or [0, 0, 0])]
+    assert got[0] + got[1] == pytest.approx(early / 2)  # the early stages get the cap...
+    assert sum(capped["seconds"]) == pytest.approx(100.0)  # ...the last stage the rest of the budget
+    e, f = capped["epochs"], free["epochs"]
+    assert e[0] / e[1] == pytest.approx(f[0] / f[1])  # the early stages keep their ratio
+    assert e[0] == pytest.approx(f[0] / 2) and e[2] > f[2]
+    for ep, sec, ips in zip(e, got, FAKE_IPS):
+        assert sec == pytest.approx(ep * 10_000 / ips)
+    assert capped["time_bounds"] == sorted(capped["time_bounds"]) and capped["time_bounds"][-1] == 1.0
+
+
+def test_early_cap_from_the_budget_it_names(monkeypatch):
+    """--early_cap B: above budget B the early stages keep the seconds they get at B (runstate.early_cap_seconds)."""
+    from lib.training.runstate import early_cap_seconds
+
+    base_s, calib_s, overhead = 400.0, 2.0, [0.5, 0.5, 0.5]
+    assert early_cap_seconds(0.0, STAGES, FAKE_IPS, 10_000, base_s, calib_s, overhead) is None
+    at = plan_budget(STAGES, FAKE_IPS, 10_000, 0.45 * base_s - calib_s, overhead)
+    cap = early_cap_seconds(0.45, STAGES, FAKE_IPS, 10_000, base_s, calib_s, overhead)
+    assert cap == pytest.approx(at["seconds"][0] + at["seconds"][1] - 1.0)
+    above = plan_budget(STAGES, FAKE_IPS, 10_000, 0.6 * base_s - calib_s, overhead, cap)
+    assert above["epochs"][:2] == pytest.approx(at["epochs"][:2])  # the same low-resolution epochs as at 0.45
+    below = plan_budget(STAGES, FAKE_IPS, 10_000, 0.3 * base_s - calib_s, overhead, cap)
+    assert below == plan_budget(STAGES, FAKE_IPS, 10_000, 0.3 * base_s - calib_s, overhead)  # the shares
+    with pytest.raises(UserError, match="--early_cap 0.001 is 0.4 s.*give a larger --early_cap"):
+        early_cap_seconds(0.001, STAGES, FAKE_IPS, 10_000, base_s, calib_s, overhead)
+
+
 def test_the_last_stage_is_full_size_and_longest_in_time():
     plan = plan_budget(STAGES, FAKE_IPS, 10_000, 100.0)
     assert (STAGES[-1].width_frac, STAGES[-1].res_frac) == (1, 1)
@@ -175,3 +210,26 @@ def test_a_run_whose_calibration_misjudged_the_speed_warns_and_records_it(tiny_r
     speed = [w for w in summary["warnings"] if "the speed the budget's calibration measured" in w]
     assert len(speed) == 1  # (five times the epochs at lr 0.2 on 400 images may also spike: a warning of its own)
     assert "warning: stage" in capsys.readouterr().err
+
+
+def test_a_run_with_early_cap_plans_its_low_resolution_stages_as_at_the_cap(tiny_run, one_thread, monkeypatch):
+    """--early_cap 0.3 under --budget 0.6: the 16 and 24 px stages get the epochs a 0.3 budget gives them, and
+    the full-size stage the rest (speeds fixed, so both plans see the same machine)."""
+    from lib.training import runstate
+    from lib import train
+
+    real = runstate.measure_throughput
+
+    def fixed(*args, **kwargs):
+        table, capture, seconds, steps = real(*args, **kwargs)
+        return ({k: 4000.0 * (32 / k[1]) ** 2 for k in table}, {k: 0.0 for k in capture}, 0.01, steps)
+
+    monkeypatch.setattr(runstate, "measure_throughput", fixed)
+    kw = dict(tiny_run, algo="yes", num_epochs=10, budget=0.6)
+    free = train(**kw, exp_name="free")["plan"]
+    capped = train(**kw, exp_name="capped", early_cap=0.3)["plan"]
+    at_cap = train(**dict(kw, budget=0.3), exp_name="at_cap")["plan"]
+    assert free["early_cap_s"] is None and capped["early_cap_s"] > 0
+    assert capped["epochs"][:2] == pytest.approx(at_cap["epochs"][:2])
+    assert capped["epochs"][2] > free["epochs"][2] and sum(capped["epochs"][:2]) < sum(free["epochs"][:2])
+    assert sum(capped["seconds"]) == pytest.approx(sum(free["seconds"]))

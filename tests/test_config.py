@@ -37,6 +37,11 @@ def test_parse_duration(text, seconds):
     (dict(eval_every=2.5), "--eval_every must be a whole number >= 1 .*got 2.5"),
     (dict(momentum=5), "--momentum must be below 1"),
     (dict(budget="0.5", algo="yes"), "--budget must be a number"),
+    (dict(early_cap=1.0, algo="yes", budget=0.6), r"--early_cap 1.0 must be a fraction .* in \[0, 1\)"),
+    (dict(early_cap=-0.2, algo="yes", budget=0.6), "--early_cap -0.2 must be a fraction"),
+    (dict(early_cap=True, algo="yes", budget=0.6), "--early_cap True must be a fraction"),
+    (dict(early_cap="0.4", algo="yes", budget=0.6), "--early_cap '0.4' must be a fraction"),
+    (dict(early_cap=0.45, algo="yes"), "--early_cap 0.45 caps the early stages' time within a budget; add --budget"),
 ])
 def test_bad_config_names_the_problem(kwargs, message):
     with pytest.raises(UserError, match=message):
@@ -104,3 +109,11 @@ def test_too_few_epochs_for_the_stages_is_refused_before_any_work():
     with pytest.raises(UserError, match=r"stage 1 \(share 0.1\) gets no whole epoch out of 3"):
         resolve_config(make_config(algo="yes", num_epochs=3, schedule="1/0.5:0.1,1/1:0.9"))
     assert resolve_config(make_config(algo="yes", num_epochs=2, budget=0.5))  # a budget plans in seconds instead
+
+
+def test_early_cap_is_recorded_for_progressive_runs_only():
+    from lib.training.config import resolve_config
+
+    assert resolve_config(make_config(algo="yes", budget=0.6, early_cap=0.45)).early_cap == 0.45
+    assert resolve_config(make_config(algo="short", budget=0.6, early_cap=0.45)).early_cap == 0.0  # one stage
+    assert make_config(algo="yes", time_budget="10m", early_cap=0.45).early_cap == 0.45

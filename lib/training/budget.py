@@ -11,15 +11,17 @@ from .clock import wait_for
 WARMUP_STEPS = 2  # untimed steps per stage before timing (allocator, cudnn autotune, caches)
 
 
-def plan_budget(stages, images_per_s, n_train, budget_s, overhead_s=None):
+def plan_budget(stages, images_per_s, n_train, budget_s, overhead_s=None, early_cap_s=None):
     """Stretch the stages' epoch shares so their predicted time equals budget_s (seconds).
 
     stages: schedule stages (shares = fraction of epochs); images_per_s: measured training
     throughput of each stage's size; n_train: images per epoch; overhead_s: seconds each stage
     spends before it trains at that speed (a CUDA graph capture, a compilation; default none).
     The epoch ratios between stages are the schedule's, so the last stage (full size) keeps its
-    share of the learning. Returns {"epochs": [...], "seconds": [...] (overhead included),
-    "time_bounds": [...], "predicted_s": budget_s}.
+    share of the learning. early_cap_s: the most seconds of training (overhead aside) the stages
+    before the last may take together; where the shares would give them more, they keep their
+    ratios within that time and the last stage gets the rest (None: no cap). Returns
+    {"epochs": [...], "seconds": [...] (overhead included), "time_bounds": [...], "predicted_s": budget_s}.
     """
     overhead_s = list(overhead_s) if overhead_s is not None else [0.0] * len(stages)
     if len(images_per_s) != len(stages) or min(images_per_s) <= 0:
@@ -32,14 +34,20 @@ def plan_budget(stages, images_per_s, n_train, budget_s, overhead_s=None):
                         f"{sum(overhead_s):.1f} s of step capture; give a larger budget")
     sec_per_unit = [s.share * n_train / ips for s, ips in zip(stages, images_per_s)]  # s per unit share-epoch
     scale = train_s / sum(sec_per_unit)  # epochs per unit of share
-    seconds = [scale * t + o for t, o in zip(sec_per_unit, overhead_s)]
+    scales = [scale] * len(stages)
+    early_s = scale * sum(sec_per_unit[:-1])
+    if early_cap_s is not None and len(stages) > 1 and early_s > early_cap_s:
+        if early_cap_s < 0:
+            raise ValueError(f"early_cap_s must be >= 0, got {early_cap_s}")
+        scales = [scale * early_cap_s / early_s] * (len(stages) - 1) + [(train_s - early_cap_s) / sec_per_unit[-1]]
+    seconds = [k * t + o for k, t, o in zip(scales, sec_per_unit, overhead_s)]
     bounds, cum = [], 0.0
     for t in seconds:
         cum += t
         bounds.append(cum / budget_s)
     bounds[-1] = 1.0
     return {
-        "epochs": [scale * s.share for s in stages],
+        "epochs": [k * s.share for k, s in zip(scales, stages)],
         "seconds": seconds,
         "time_bounds": bounds,
         "predicted_s": float(sum(seconds)),

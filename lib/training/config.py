@@ -41,6 +41,7 @@ class TrainConfig:
     growth_warmup: float = 0.0  # epochs of LR re-warm-up after each growth (of the baseline's length); 0 = none
     lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
     reg_start: float = 0.0  # crop padding and label smoothing of the first stage, as a fraction of the full ones, rising with resolution to full (EfficientNetV2); 1 = constant
+    early_cap: float = 0.0  # budgets above this fraction of the baseline's time give the stages before the last no more time than they get at it; every further second goes to the last (full-size) stage (low resolution has done its work by then); 0 = the schedule's shares at every budget
     stage_batch: str = "fixed"  # fixed: every stage steps on --batch_size images; pixels: a low-resolution stage steps on m whole batches holding a full-size step's pixels (m = 4 at half resolution); auto: pixels where calibration measures it faster per image
     stage_batch_lr: str = "none"  # learning rate of a stage stepping on m batches: none: lr (best on validation); sqrt: lr x sqrt(m); linear: lr x m
     bn_recal: int = 0  # batches to re-estimate BN running statistics on after each resolution change; 0 = none
@@ -125,6 +126,7 @@ def resolve_config(cfg):
         stage_epochs(restrict_growth(parse_schedule(schedule), cfg.grow), cfg.num_epochs)
     return dataclasses.replace(cfg, exp_name=cfg.resolved_exp_name(), schedule=format_schedule(parse_schedule(schedule)),
                                reg_start=cfg.reg_start if progressive else 1.0,  # one size: regularised alike
+                               early_cap=cfg.early_cap if progressive else 0.0,  # and no early stages
                                stage_batch=cfg.stage_batch if progressive else "fixed")  # and one batch size
 
 
@@ -206,6 +208,10 @@ def check_config(cfg):
     if not (isinstance(cfg.reg_start, (int, float)) and math.isfinite(cfg.reg_start) and 0 <= cfg.reg_start <= 1):
         raise UserError(f"--reg_start {cfg.reg_start!r} must be a fraction in [0, 1] of the full regularisation "
                         "(1 = the same at every stage, 0 = none at the first stage)")
+    if (isinstance(cfg.early_cap, bool) or not isinstance(cfg.early_cap, (int, float))
+            or not math.isfinite(cfg.early_cap) or not 0 <= cfg.early_cap < 1):
+        raise UserError(f"--early_cap {cfg.early_cap!r} must be a fraction of the baseline's time in [0, 1) "
+                        "(0 = no cap), e.g. 0.45")
     if cfg.momentum >= 1:
         raise UserError(f"--momentum must be below 1 (0.9 is usual), got {cfg.momentum}")
     if cfg.label_smoothing >= 1:
@@ -223,6 +229,9 @@ def check_config(cfg):
         raise UserError("--algo no trains the full baseline; a budget applies to --algo yes or --algo short")
     if cfg.algo == "short" and not has_budget:
         raise UserError("--algo short needs a budget to scale to: add --budget 0.5 (or --time_budget 20m)")
+    if cfg.early_cap and cfg.algo == "yes" and not has_budget:
+        raise UserError(f"--early_cap {cfg.early_cap:g} caps the early stages' time within a budget; add --budget or "
+                        "--time_budget, or drop --early_cap")
     if cfg.resume and cfg.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pick one")
     return cfg

@@ -76,12 +76,26 @@ def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, device):
     check_time_budget(total_s, calib_s, min(n_train / x for x in ips), base_s if cfg.budget else None,
                       cfg.calibration_steps)
     overhead = [capture[k] for k in chosen]
-    plan = plan_budget(stages, ips, n_train, total_s - calib_s, overhead)
-    return plan | dict(images_per_s=ips, capture_s=overhead, calibration_s=calib_s, calibration_steps=timed,
+    cap_s = early_cap_seconds(cfg.early_cap, stages, ips, n_train, base_s, calib_s, overhead)
+    plan = plan_budget(stages, ips, n_train, total_s - calib_s, overhead, cap_s)
+    return plan | dict(early_cap_s=cap_s,images_per_s=ips, capture_s=overhead, calibration_s=calib_s, calibration_steps=timed,
                        budget_s=total_s, train_budget_s=total_s - calib_s, baseline_predicted_s=base_s,
                        sizes=[list(s) for s in sizes], predicted_saving=1 - total_s / base_s,
                        forward_flops_per_image=forward_flops(sizes, spec), batch_multiples=groups,
                        batch_multiple_gains=gains)
+
+
+def early_cap_seconds(early_cap, stages, ips, n_train, base_s, calib_s, overhead):
+    """Training seconds the stages before the last get under a budget of early_cap x the baseline's predicted
+    seconds (base_s), the cap --early_cap puts on them at larger budgets; None for no cap (0)."""
+    if not early_cap or len(stages) < 2:
+        return None
+    if early_cap * base_s - calib_s <= sum(overhead):
+        raise UserError(f"--early_cap {early_cap:g} is {early_cap * base_s:.1f} s of the baseline's predicted "
+                        f"{base_s:.1f} s, no more than calibration and step capture ({calib_s + sum(overhead):.1f} s): "
+                        "the early stages would get no time; give a larger --early_cap (e.g. 0.45) or none")
+    at_cap = plan_budget(stages, ips, n_train, early_cap * base_s - calib_s, overhead)
+    return sum(at_cap["seconds"][:-1]) - sum(overhead[:-1])
 
 
 def new_state(n_stages):
