@@ -172,7 +172,7 @@ def test_short_algo_scales_epochs_to_the_budget(tiny_run):
     assert {r["width"] for r in rows} == {4}
 
 
-def test_budget_run_records_plan_and_measurements(tiny_run):
+def test_budget_run_records_plan_and_measurements(tiny_run, one_thread):
     summary = run(tiny_run, algo="yes", budget=0.5, num_epochs=6, width=8, exp_name="budget",
                   calibration_steps=2, schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4")
     plan = summary["plan"]
