@@ -144,8 +144,9 @@ def main(argv=None):
     shared = dict(dataset=args.dataset, data_root=args.data_root, out_dir=os.path.join(folder, "runs"),
                   num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
                   warmup_epochs=args.warmup_epochs, train_subset=args.train_subset, test_subset=args.test_subset,
-                  val_split=args.val_split, device=args.device, compile=args.compile, zero_init_residual=args.zero_init_residual,
-                  calibration_steps=args.calibration_steps, eval_every=args.eval_every, quiet=True)
+                  val_split=args.val_split, device=args.device, compile=args.compile,
+                  zero_init_residual=args.zero_init_residual, calibration_steps=args.calibration_steps,
+                  eval_every=args.eval_every, quiet=True)
     metric = "val_acc" if args.val_split else "test_acc"  # what recipes are compared on
     runs = {n: {} for n in (["baseline"] if not args.no_baseline else []) + names}
     try:
@@ -190,7 +191,8 @@ def main(argv=None):
                 "recipes compared on TEST accuracy (no --val_split): not a fair basis for choosing one")
     header = (f"{compared}; {timing}; {args.dataset}, width {args.width}, baseline {args.num_epochs} epochs, "
               f"train_subset {args.train_subset or 'all'}, batch {args.batch_size}, lr {args.lr:g}, warm-up "
-              f"{args.warmup_epochs:g} epochs{', zero-init residual' if args.zero_init_residual else ''}; command: python "
+              f"{args.warmup_epochs:g} epochs{', zero-init residual' if args.zero_init_residual else ''}; "
+              "command: python "
               f"bench/ablations.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     warnings = baseline_speed_warnings((f"seed {k} {name}", s, args.budget, base.get(k, {}).get("train_time_s"))
                                        for name, by_seed in runs.items() if name != "baseline"

@@ -29,7 +29,8 @@ from lib.training.rundir import METRICS_NAME  # noqa: E402
 from lib.training.stability import instability_warning  # noqa: E402
 
 ARMS = ("no", "yes", "short")
-RECIPE_FLAGS = ("reg_start", "early_cap", "stage_batch", "stage_batch_lr")  # the progressive arm's; None = the library's default
+# the progressive arm's; None = the library's default
+RECIPE_FLAGS = ("reg_start", "early_cap", "stage_batch", "stage_batch_lr")
 
 
 def parse_args(argv=None):
@@ -166,8 +167,8 @@ def arm_settings(args, arm, seed, folder, baseline_s=None):
               num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
               warmup_epochs=args.warmup_epochs, seed=seed,
               device=args.device, train_subset=args.train_subset, test_subset=args.test_subset,
-              val_split=args.val_split, compile=args.compile, zero_init_residual=args.zero_init_residual, calibration_steps=args.calibration_steps,
-              eval_every=args.eval_every, quiet=True, overwrite=True)
+              val_split=args.val_split, compile=args.compile, zero_init_residual=args.zero_init_residual,
+              calibration_steps=args.calibration_steps, eval_every=args.eval_every, quiet=True, overwrite=True)
     if arm != "no":
         kw["budget"] = args.budget
     if arm == "yes":
@@ -178,13 +179,14 @@ def arm_settings(args, arm, seed, folder, baseline_s=None):
 
 
 def run_arm(args, arm, seed, folder, baseline_s=None):
-    """Train one arm (or, with --reuse_from, reuse a matching finished baseline or short run); -> its summary."""
+    """Train one arm (or, with --reuse_from, reuse a matching finished baseline or short run);
+    -> (its summary, its run folder)."""
     kw = arm_settings(args, arm, seed, folder, baseline_s)
     if args.reuse_from and arm != "yes":
         summary = reuse_run(args.reuse_from, kw)
         if summary is not None:
-            return summary
-    return train(**kw)
+            return summary, os.path.join(args.reuse_from, kw["exp_name"])
+    return train(**kw), os.path.join(folder, kw["exp_name"])
 
 
 def finished_run(kw):
@@ -276,12 +278,13 @@ def main(argv=None):
     seeds = [int(s) for s in args.seeds.split(",")]
     arms = [a for a in args.arms.split(",") if a]
     results = {a: [] for a in arms}
+    paths = {}  # (arm, seed) -> run folder, for the warnings read from its metrics
     try:
         folder = os.path.join(args.out_dir, folder_name(args))
         os.makedirs(folder, exist_ok=True)
         for seed in seeds:
             for arm in arms:
-                s = run_arm(args, arm, seed, folder)
+                s, paths[arm, seed] = run_arm(args, arm, seed, folder)
                 results[arm].append(s)
                 print(f"seed {seed} arm {arm:>5}: {s['test_acc']:.2f}% in {s['train_time_s']:.1f} s "
                       f"({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
@@ -295,10 +298,8 @@ def main(argv=None):
     base = {s["seed"]: s["train_time_s"] for s in results.get("no", [])}
     warnings = baseline_speed_warnings((f"seed {s['seed']} arm {arm}", s, args.budget, base.get(s["seed"]))
                                        for arm in arms if arm != "no" for s in results[arm])
-    here = lambda arm, s: os.path.join(folder, f"{arm}_s{s['seed']}")  # noqa: E731  (else the --reuse_from run)
-    warnings += unstable_start_warnings(
-        (f"seed {s['seed']} arm {arm}", here(arm, s) if os.path.isdir(here(arm, s)) else
-         os.path.join(args.reuse_from, f"{arm}_s{s['seed']}"), s) for arm in arms for s in results[arm])
+    warnings += unstable_start_warnings((f"seed {s['seed']} arm {arm}", paths[arm, s["seed"]], s)
+                                        for arm in arms for s in results[arm])
     print(header)
     print(text)
     write_text(os.path.join(folder, "table.md"), header + "\n\n" + text + "\n" + report_warnings(warnings))

@@ -87,7 +87,8 @@ def default_tag(args):
 
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     return (f"{check_name(args.dataset, '--dataset')}_w{args.width}_e{args.num_epochs}" + (f"_n{args.train_subset}" if args.train_subset else "")
-            + (f"_v{args.val_split}" if args.val_split else "") + ("_mt" if args.match_time else "") + ("_zi" if args.zero_init_residual else "") + f"_{device}")
+            + (f"_v{args.val_split}" if args.val_split else "") + ("_mt" if args.match_time else "")
+            + ("_zi" if args.zero_init_residual else "") + f"_{device}")
 
 
 def reuse_folders(reuse_from, arm, seed, budget):
@@ -115,7 +116,7 @@ def run_point(args, arm, seed, budget, root, baseline_s=None):
             path = os.path.join(source, kw["exp_name"])
             break
     if summary is None:
-        summary = run_arm(point, arm, seed, folder, matched)
+        summary, path = run_arm(point, arm, seed, folder, matched)
     return dict(method=METHODS[arm], algo=arm, budget=1.0 if arm == "no" else budget, seed=seed, path=path,
                 summary=summary)
 
@@ -223,7 +224,8 @@ def main(argv=None):
     header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budgets "
               f"{','.join(f'{b:g}' for b in budgets)}, train_subset {args.train_subset or 'all'}, val_split "
               f"{args.val_split or 'none'}, batch {args.batch_size}, lr {args.lr:g}, warm-up {args.warmup_epochs:g} "
-              f"epochs{', zero-init residual' if args.zero_init_residual else ''}, seeds {args.seeds}, device {device}; progressive arms get "
+              f"epochs{', zero-init residual' if args.zero_init_residual else ''}, seeds {args.seeds}, device {device}; "
+              "progressive arms get "
               + ("budget x the same seed's measured baseline time (--match_time)" if args.match_time else
                  "--budget (a fraction of the planner's estimate of the baseline's time)")
               + "; command: python bench/frontier.py "

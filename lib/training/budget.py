@@ -28,6 +28,8 @@ def plan_budget(stages, images_per_s, n_train, budget_s, overhead_s=None, early_
         raise ValueError(f"need one positive throughput per stage, got {images_per_s}")
     if len(overhead_s) != len(stages) or min(overhead_s) < 0:
         raise ValueError(f"need one overhead >= 0 per stage, got {overhead_s}")
+    if early_cap_s is not None and early_cap_s < 0:
+        raise ValueError(f"early_cap_s must be >= 0, got {early_cap_s}")
     train_s = budget_s - sum(overhead_s)
     if train_s <= 0:
         raise UserError(f"the budget leaves {train_s:.1f} s for training after calibration and "
@@ -37,8 +39,6 @@ def plan_budget(stages, images_per_s, n_train, budget_s, overhead_s=None, early_
     scales = [scale] * len(stages)
     early_s = scale * sum(sec_per_unit[:-1])
     if early_cap_s is not None and len(stages) > 1 and early_s > early_cap_s:
-        if early_cap_s < 0:
-            raise ValueError(f"early_cap_s must be >= 0, got {early_cap_s}")
         scales = [scale * early_cap_s / early_s] * (len(stages) - 1) + [(train_s - early_cap_s) / sec_per_unit[-1]]
     seconds = [k * t + o for k, t, o in zip(scales, sec_per_unit, overhead_s)]
     bounds, cum = [], 0.0

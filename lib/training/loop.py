@@ -178,7 +178,7 @@ class _Run:
 
     def _new_model(self, width):
         model = resnet18(self.spec.num_classes, width, self.spec.in_channels,
-                         self.cfg.zero_init_residual).to(self.device, memory_format=self.fmt)
+                         zero_init_residual=self.cfg.zero_init_residual).to(self.device, memory_format=self.fmt)
         return model, make_optimizer(model, self.cfg)
 
     def _new_step(self, model, optimizer, criterion, wrap=True, compile=True):
