@@ -197,11 +197,22 @@ def device_of(records):
     return str(records[0]["summary"].get("device", "")) if records else ""
 
 
+def remove_empty_folders(root):
+    """Remove root and the folders under it that hold no file (deepest first); a file keeps its folders."""
+    for folder, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
+        try:
+            os.rmdir(folder)
+        except OSError:  # holds something
+            pass
+
+
 def main(argv=None):
     args = parse_args(argv)
+    made = []  # the tag folder, when this call makes it
     try:
         seeds, budgets = parse_seeds(args.seeds), parse_budgets(args.budgets)
         root = os.path.join(args.out_dir, check_name(args.tag, "--tag") if args.tag else default_tag(args))
+        made = [] if os.path.exists(root) else [root]
         os.makedirs(root, exist_ok=True)
         records = []
         for seed in seeds:
@@ -215,6 +226,8 @@ def main(argv=None):
                       f"{s['train_time_s']:.1f} s ({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for folder in made:  # a folder this call made and left without a file is no result: remove it
+            remove_empty_folders(folder)
         return 2
     rows = frontier_stats(records)
     table = frontier_table(rows, with_val=bool(args.val_split))

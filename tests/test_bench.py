@@ -159,6 +159,19 @@ def test_frontier_bench_rejects_bad_budgets_before_training(budgets, tmp_path, c
     assert not any(tmp_path.iterdir())
 
 
+def test_frontier_bench_leaves_no_empty_folder_when_its_first_training_fails(tmp_path, capsys):
+    bench = _frontier_script()
+    out = tmp_path / "bench"
+    assert bench.main(["--data_root", str(tmp_path / "nowhere"), "--out_dir", str(out), "--tag", "first",
+                       "--device", "cpu"]) == 2
+    assert "does not exist; run with --download" in capsys.readouterr().err
+    assert not (out / "first").exists()
+    (out / "kept").mkdir(parents=True)  # a folder that was there before is left as it was
+    assert bench.main(["--data_root", str(tmp_path / "nowhere"), "--out_dir", str(out), "--tag", "kept",
+                       "--device", "cpu"]) == 2
+    assert (out / "kept").is_dir()
+
+
 def test_frontier_stats_are_per_seed_against_the_same_seeds_baseline_and_short():
     bench = _frontier_script()
 
