@@ -198,8 +198,8 @@ def device_of(records):
 
 
 def remove_empty_folders(root):
-    """Remove root and the folders under it that hold no file (deepest first); a file keeps its folders."""
-    for folder, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
+    """Remove root and the folders under it that hold no file (bottom-up); a file keeps its folders."""
+    for folder, _, _ in os.walk(root, topdown=False):
         try:
             os.rmdir(folder)
         except OSError:  # holds something
@@ -237,8 +237,8 @@ def main(argv=None):
     header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budgets "
               f"{','.join(f'{b:g}' for b in budgets)}, train_subset {args.train_subset or 'all'}, val_split "
               f"{args.val_split or 'none'}, batch {args.batch_size}, lr {args.lr:g}, warm-up {args.warmup_epochs:g} "
-              f"epochs{', zero-init residual' if args.zero_init_residual else ''}, seeds {args.seeds}, device {device}; "
-              "progressive arms get "
+              f"epochs{', zero-init residual' if args.zero_init_residual else ''}, seeds {args.seeds}, "
+              f"device {device}; progressive arms get "
               + ("budget x the same seed's measured baseline time (--match_time)" if args.match_time else
                  "--budget (a fraction of the planner's estimate of the baseline's time)")
               + "; command: python bench/frontier.py "

@@ -79,7 +79,8 @@ def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, device):
     cap_s = early_cap_seconds(cfg.early_cap, stages, ips, n_train, base_s, calib_s, overhead)
     plan = plan_budget(stages, ips, n_train, total_s - calib_s, overhead, cap_s)
     return plan | dict(early_cap_s=cap_s, images_per_s=ips, capture_s=overhead, calibration_s=calib_s,
-                       calibration_steps=timed, budget_s=total_s, train_budget_s=total_s - calib_s, baseline_predicted_s=base_s,
+                       calibration_steps=timed, budget_s=total_s, train_budget_s=total_s - calib_s,
+                       baseline_predicted_s=base_s,
                        sizes=[list(s) for s in sizes], predicted_saving=1 - total_s / base_s,
                        forward_flops_per_image=forward_flops(sizes, spec), batch_multiples=groups,
                        batch_multiple_gains=gains)
