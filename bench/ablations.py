@@ -26,7 +26,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from budget import add_shared_arguments, finished_run, folder_name, matched_time, mean_std as stats, report_warnings, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_shared_arguments, finished_run, folder_name, matched_time, mean_std as stats, parse_seeds, remove_empty_folders, report_warnings, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out reg_start, so a name keeps its meaning when defaults move.
@@ -134,12 +134,13 @@ def main(argv=None):
     if unknown:
         print(f"error: unknown recipe(s) {', '.join(unknown)}; see --list", file=sys.stderr)
         return 2
-    seeds = [int(s) for s in args.seeds.split(",")]
     try:
+        seeds = parse_seeds(args.seeds)
         folder = os.path.join(args.out_dir, folder_name(args))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    made = [] if os.path.exists(folder) else [folder]  # removed again if this call leaves no file in it
     os.makedirs(folder, exist_ok=True)
     shared = dict(dataset=args.dataset, data_root=args.data_root, out_dir=os.path.join(folder, "runs"),
                   num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
@@ -165,6 +166,8 @@ def main(argv=None):
                       f"({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for path in made:
+            remove_empty_folders(path)
         return 2
     base, short = runs.get("baseline", {}), runs.get("short", {})
     lines = [f"| recipe | flags | budget | seeds | {metric[:-4]} acc % (mean ± std) | vs baseline (pt) | "

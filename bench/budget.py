@@ -93,6 +93,26 @@ def add_shared_arguments(p, val_help):
                         "end's): on a CPU evaluation can take as long as a low-resolution epoch's training")
 
 
+def parse_seeds(text):
+    """'0,1,2' -> [0, 1, 2] (duplicates dropped, order kept); UserError naming the fix for anything else."""
+    try:
+        seeds = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise UserError(f"--seeds {text!r}: give whole numbers separated by commas, e.g. --seeds 0,1,2")
+    return list(dict.fromkeys(seeds))
+
+
+def remove_empty_folders(root):
+    """Remove root and the folders under it that hold no file (bottom-up); a file keeps its folders."""
+    for folder, _, _ in os.walk(root, topdown=False):
+        try:
+            os.rmdir(folder)
+        except OSError:  # holds something
+            pass
+
+
 def mean_std(xs):
     xs = [x for x in xs if x is not None]
     if not xs:
@@ -275,12 +295,14 @@ def folder_name(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
     arms = [a for a in args.arms.split(",") if a]
     results = {a: [] for a in arms}
     paths = {}  # (arm, seed) -> run folder, for the warnings read from its metrics
+    made = []  # the tag folder, when this call makes it
     try:
+        seeds = parse_seeds(args.seeds)
         folder = os.path.join(args.out_dir, folder_name(args))
+        made = [] if os.path.exists(folder) else [folder]
         os.makedirs(folder, exist_ok=True)
         for seed in seeds:
             for arm in arms:
@@ -290,6 +312,8 @@ def main(argv=None):
                       f"({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for path in made:  # a folder this call made and left without a file is no result: remove it
+            remove_empty_folders(path)
         return 2
     text, stats = table(results, args.budget)
     header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budget {args.budget:g}, "

@@ -33,7 +33,7 @@ from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.report import hardware  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import add_run_arguments, arm_settings, finished_run, mean_std, report_warnings, reuse_run, run_arm, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, finished_run, mean_std, parse_seeds, remove_empty_folders, report_warnings, reuse_run, run_arm, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -69,16 +69,6 @@ def parse_budgets(text):
         raise UserError(f"--budgets {text!r}: give fractions of the baseline's training time in (0, 1), separated "
                         f"by commas, e.g. --budgets {DEFAULT_BUDGETS}")
     return sorted(set(budgets))
-
-
-def parse_seeds(text):
-    try:
-        seeds = [int(s) for s in str(text).split(",") if s.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds:
-        raise UserError(f"--seeds {text!r}: give whole numbers separated by commas, e.g. --seeds 0,1,2")
-    return list(dict.fromkeys(seeds))
 
 
 def default_tag(args):
@@ -195,15 +185,6 @@ def device_of(records):
         if os.path.exists(env):
             return hardware(read_json(env))
     return str(records[0]["summary"].get("device", "")) if records else ""
-
-
-def remove_empty_folders(root):
-    """Remove root and the folders under it that hold no file (bottom-up); a file keeps its folders."""
-    for folder, _, _ in os.walk(root, topdown=False):
-        try:
-            os.rmdir(folder)
-        except OSError:  # holds something
-            pass
 
 
 def main(argv=None):

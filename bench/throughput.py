@@ -11,6 +11,7 @@ conventional torchvision DataLoader with per-image transforms.
     python bench/throughput.py --device cuda --widths 32,48,64 --batch_size 512 --json outputs/bench/throughput_h100.json
 """
 import argparse
+import functools
 import json
 import os
 import sys
@@ -27,10 +28,34 @@ from lib.data.datasets import DATASETS  # noqa: E402
 from lib.growth.flops import flops_per_image  # noqa: E402
 from lib.growth.model import resnet18  # noqa: E402
 from lib.records import write_text  # noqa: E402
+from lib.training.schedule import MIN_RESOLUTION  # noqa: E402
 from lib.training.step import StageStep, make_optimizer, precision_for, train_step  # noqa: E402
 
 # Dense bf16 peak (TFLOP/s) by device name, for the fraction of peak; --peak_tflops overrides.
 PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10G": 70.0}
+
+
+def whole_number(text, least=1):
+    """argparse type: a whole number >= least (argparse then names the flag and exits 2 on anything else)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {least}")
+    return value
+
+
+def whole_numbers(text, least=1, example="16,24,32"):
+    """argparse type: '16,24,32' -> [16, 24, 32], each a whole number >= least."""
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < least:
+        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers >= {least} separated by commas, "
+                                         f"e.g. {example}")
+    return values
 
 
 def parse_args(argv=None):
@@ -38,11 +63,14 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="cifar10", choices=sorted(DATASETS), help="sets resolution and classes")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to time")
-    p.add_argument("--widths", default="8,12,16", help="comma list of full-model widths (channels)")
-    p.add_argument("--resolutions", default="16,24,32", help="comma list of resolutions (px)")
-    p.add_argument("--batch_size", type=int, default=128, help="images per step")
-    p.add_argument("--steps", type=int, default=10, help="timed steps per setting (after --warmup untimed)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps per setting first")
+    p.add_argument("--widths", type=functools.partial(whole_numbers, example="16,32,64"), default="8,12,16",
+                   help="comma list of full-model widths (channels)")
+    p.add_argument("--resolutions", type=functools.partial(whole_numbers, least=MIN_RESOLUTION), default="16,24,32",
+                   help=f"comma list of resolutions (px, at least {MIN_RESOLUTION})")
+    p.add_argument("--batch_size", type=whole_number, default=128, help="images per step")
+    p.add_argument("--steps", type=whole_number, default=10, help="timed steps per setting (after --warmup untimed)")
+    p.add_argument("--warmup", type=functools.partial(whole_number, least=0), default=3,
+                   help="untimed steps per setting first")
     p.add_argument("--compile", action="store_true", help="torch.compile each model (CUDA; no graph capture then)")
     p.add_argument("--cuda_graphs", default="on", choices=("on", "off"), help="capture each step as a CUDA graph")
     p.add_argument("--peak_tflops", type=float, default=0.0,
@@ -151,8 +179,7 @@ def main(argv=None):
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
     spec = DATASETS[args.dataset]
-    widths = [int(w) for w in args.widths.split(",")]
-    resolutions = [int(r) for r in args.resolutions.split(",")]
+    widths, resolutions = args.widths, args.resolutions
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()} threads"
     peak = peak_tflops(args, device)
     captured = device.type == "cuda" and args.cuda_graphs == "on" and not args.compile

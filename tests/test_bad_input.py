@@ -80,6 +80,9 @@ def test_ctrl_c_names_resume_only_when_there_is_a_checkpoint(tiny_run, monkeypat
     monkeypatch.setattr(loop_module._Run, "train", interrupt)
     assert cli.main(args) == 130
     assert "keeps its last checkpoint: continue with the same command plus --resume" in capsys.readouterr().err
+    os.unlink(os.path.join(tiny_run["out_dir"], "run", "checkpoint.pt"))  # metrics recorded, no checkpoint yet
+    assert cli.main(args) == 130
+    assert "nothing to resume: run the same command plus --overwrite" in capsys.readouterr().err
 
 
 def test_no_fewer_calibration_steps_are_suggested_below_one():

@@ -172,6 +172,18 @@ def test_frontier_bench_leaves_no_empty_folder_when_its_first_training_fails(tmp
     assert (out / "kept").is_dir()
 
 
+@pytest.mark.parametrize("script", ["budget", "ablations", "frontier"])
+def test_every_training_bench_names_bad_seeds_and_leaves_no_empty_folder(script, tmp_path, capsys):
+    bench = load_bench(script)
+    out = tmp_path / "bench"
+    base = ["--data_root", str(tmp_path / "nowhere"), "--out_dir", str(out), "--tag", "t", "--device", "cpu"]
+    assert bench.main(base + ["--seeds", "0,a"]) == 2
+    assert "error: --seeds '0,a': give whole numbers separated by commas" in capsys.readouterr().err
+    assert bench.main(base + ["--seeds", "0"]) == 2  # the first training fails: no dataset there
+    assert "does not exist; run with --download" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir()), list(out.rglob("*"))
+
+
 def test_frontier_stats_are_per_seed_against_the_same_seeds_baseline_and_short():
     bench = _frontier_script()
 

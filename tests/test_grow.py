@@ -92,6 +92,21 @@ def test_zero_init_residual_model_keeps_its_function_and_setting_when_widened(ru
     assert _rel_err(model(x), wide(x)) < 1e-4
 
 
+@pytest.mark.parametrize("rule", ["fresh", "random"])
+def test_new_units_of_a_zero_init_residual_model_start_silent(rule):
+    """Under --zero_init_residual a block's new units, drawn fresh, start as its first units did: last BN scale 0."""
+    torch.manual_seed(0)
+    model = lib.resnet18(width=4, zero_init_residual=True)
+    _train_steps(model, 3)
+    wide = lib.widen(model, 8, rule=rule)
+    for name, t in model.state_dict().items():
+        if name.endswith(".bn2.weight"):
+            new = wide.state_dict()[name]
+            assert torch.equal(new[:len(t)], t) and len(new) > len(t) and not new[len(t):].any(), name
+    plain = lib.widen(lib.resnet18(width=4), 8, rule=rule)  # without the flag they start at one, as BN does
+    assert plain.state_dict()["layer1.0.bn2.weight"][4:].eq(1).all()
+
+
 def test_random_does_not_preserve():
     before, after = _logits_before_after((8, 12), "random", False, resolution=8)
     assert _rel_err(before, after) > 0.05

@@ -200,3 +200,74 @@ def test_background_checkpoint_is_a_snapshot_and_reports_a_failed_write(tmp_path
     writer.wait()
     with pytest.raises(UserError, match="could not write checkpoint"):
         CheckpointWriter().save(str(tmp_path / "missing_folder" / "checkpoint.pt"), state)  # in line: at once
+
+
+def test_resume_with_another_seed_names_the_flag_before_the_data_loads(tiny_run, tmp_path):
+    """A changed --seed also changes the data (its subset, its split): the flag is what to fix, and it is found
+    before any data loads (here there is none to load)."""
+    run(tiny_run, exp_name="s", num_epochs=1)
+    os.remove(os.path.join(tiny_run["out_dir"], "s", "summary.json"))
+    with pytest.raises(UserError, match=r"different config \(seed: 0 -> 1\)"):
+        run(dict(tiny_run, data_root=str(tmp_path / "no_data_here")), exp_name="s", num_epochs=1, seed=1,
+            resume=True)
+
+
+def test_a_run_that_stopped_before_its_first_checkpoint_is_started_over_not_resumed(tiny_run):
+    run(tiny_run, exp_name="early", num_epochs=1)
+    folder = os.path.join(tiny_run["out_dir"], "early")
+    for name in ("summary.json", "checkpoint.pt"):  # killed between its first metrics line and its checkpoint
+        os.remove(os.path.join(folder, name))
+    with pytest.raises(UserError, match="unfinished run; .*--overwrite to replace it \\(it has no checkpoint"):
+        run(tiny_run, exp_name="early", num_epochs=1)
+    with pytest.raises(UserError, match="found no checkpoint .*stopped before its first checkpoint.*--overwrite"):
+        run(tiny_run, exp_name="early", num_epochs=1, resume=True)
+    assert run(tiny_run, exp_name="early", num_epochs=1, overwrite=True)["epochs"] == 1
+
+
+def test_resume_under_another_number_of_processes_is_refused(tiny_run):
+    run(tiny_run, exp_name="w", num_epochs=1)
+    folder = os.path.join(tiny_run["out_dir"], "w")
+    os.remove(os.path.join(folder, "summary.json"))
+    saved = load_checkpoint(os.path.join(folder, "checkpoint.pt"))
+    assert saved["world_size"] == 1
+    save_checkpoint(os.path.join(folder, "checkpoint.pt"), dict(saved, world_size=2))
+    with pytest.raises(UserError, match=r"made by 2 process\(es\), and this run has 1.*--nproc_per_node 2"):
+        run(tiny_run, exp_name="w", num_epochs=1, resume=True)
+
+
+def test_a_loss_gone_bad_before_a_growth_keeps_the_last_good_checkpoint(tiny_run, monkeypatch):
+    """On CUDA the step's NaN check reads its flag some steps late, and under a budget a growth may fall mid-epoch:
+    the growth's checkpoint must not replace the last good one with weights a NaN trained. Simulated here with a
+    check that never fires during the stage and a growth moved to the middle of epoch 2."""
+    kw = dict(tiny_run, algo="yes", num_epochs=4, schedule="1/0.5:0.5,1/1:0.5", exp_name="bad")
+    steps_per_epoch = 400 // kw["batch_size"]  # cifar_root holds 400 training images
+    monkeypatch.setitem(train_module.NAN_CHECK_EVERY, "cpu", 10**6)
+    real_plan, real_augment, calls = train_module.progress_plan, train_module.augment_batch, []
+
+    def mid_epoch_growth(*args):
+        plan = real_plan(*args)
+        return dict(plan, bounds=[0.375] + plan["bounds"][1:])  # step 15 of 40: the middle of epoch 2
+
+    def poison_from_epoch_2(xb, spec, res, gen, train=True):
+        x = real_augment(xb, spec, res, gen, train=train)
+        if gen is not None:  # a training batch (the warm-up passes no generator)
+            calls.append(1)
+            if len(calls) > steps_per_epoch:
+                x = x * float("nan")
+        return x
+
+    monkeypatch.setattr(train_module, "progress_plan", mid_epoch_growth)
+    monkeypatch.setattr(train_module, "augment_batch", poison_from_epoch_2)
+    with pytest.raises(UserError, match=r"training diverged in epoch 2, before the growth to stage 2 \(loss so far "
+                                        r"nan; .*lower --lr.*last good checkpoint \(epoch 1\) is kept"):
+        run(kw)
+    assert len(calls) == 15  # it stopped at the growth
+    saved = load_checkpoint(os.path.join(kw["out_dir"], "bad", "checkpoint.pt"))
+    assert saved["checkpoint_epoch"] == 1 and saved["stage"] == 0
+    assert all(torch.isfinite(t).all() for t in saved["model"].values() if t.is_floating_point())
+
+
+def test_a_seed_near_the_limit_grows_in_width(tiny_run):
+    summary = run(tiny_run, algo="yes", num_epochs=2, width=8, schedule="0.5/1:0.5,1/1:0.5", seed=2**63 - 1,
+                  exp_name="big_seed")
+    assert summary["epochs"] == 2

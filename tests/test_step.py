@@ -1,6 +1,7 @@
 """The per-stage step: eager fallback equals the plain step, CUDA capture equals eager, NaN checks, planning."""
 import json
 import os
+import time
 
 import pytest
 import torch
@@ -57,6 +58,32 @@ def test_stage_step_sets_the_learning_rate_it_is_given():
     opt = make_optimizer(model, make_config())
     StageStep(model, opt, nn.CrossEntropyLoss(), amp)(*batches[0], lr=0.0123)
     assert {g["lr"] for g in opt.param_groups} == {0.0123}
+
+
+def test_a_compiled_step_times_its_first_call_as_its_one_time_cost(monkeypatch):
+    """Under --compile the first call compiles: calibration runs it untimed and counts it as the stage's capture
+    (the plan subtracts it from the budget, as the stage compiles again when it starts); later calls add nothing."""
+    import lib.training.step as step_module
+
+    model, batches, amp = _model_and_batches(torch.device("cpu"), steps=3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    real_step = step_module.train_step
+
+    def slow_first(*args):  # a compilation: seconds once, then the plain step
+        if not slow_first.done:
+            slow_first.done = True
+            time.sleep(0.2)
+        return real_step(*args)
+
+    slow_first.done = False
+    monkeypatch.setattr(step_module, "train_step", slow_first)
+    step = StageStep(model, opt, nn.CrossEntropyLoss(), amp, compiled=True)
+    assert step.warmup_calls == 1 and StageStep(model, opt, nn.CrossEntropyLoss(), amp).warmup_calls == 0
+    step(*batches[0], lr=0.1)
+    first = step.capture_s
+    assert first >= 0.2
+    step(*batches[1], lr=0.1), step(*batches[2], lr=0.1)
+    assert step.capture_s == first
 
 
 def test_finite_check_flags_nan_on_cpu_every_n_steps():

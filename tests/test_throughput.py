@@ -1,6 +1,8 @@
 """bench/throughput.py end to end on the CPU: every setting timed, relative step costs and the JSON record."""
 import json
 
+import pytest
+
 from bench_support import load_bench
 
 
@@ -24,3 +26,13 @@ def test_throughput_bench_prints_and_writes_the_low_resolution_step_cost(tmp_pat
     assert json.load(open(out))["low_res_step_cost"] == result["low_res_step_cost"]
     printed = capsys.readouterr().out
     assert "at width 8, a 16 px step costs" in printed and "of a 32 px step" in printed
+
+
+@pytest.mark.parametrize("flag, value", [("--widths", "8,x"), ("--resolutions", "4,16"), ("--steps", "0"),
+                                         ("--batch_size", "-1"), ("--widths", ","), ("--warmup", "-1")])
+def test_throughput_bench_refuses_bad_numbers_by_name(flag, value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        _script().main(["--device", "cpu", flag, value])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: " in err and "Traceback" not in err

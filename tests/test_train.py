@@ -75,9 +75,9 @@ def test_reg_start_weakens_crop_and_label_smoothing_at_low_resolution(tiny_run, 
             seen.append(("crop" if gen is not None else "calibration", spec.crop_pad, res))
         return real_augment(xb, spec, res, gen, train=train, **kw)
 
-    def step(net, optimizer, criterion, amp, capture=False):
+    def step(net, optimizer, criterion, amp, **kw):
         seen.append(("smoothing", round(criterion.label_smoothing, 6)))
-        return real_step(net, optimizer, criterion, amp, capture=capture)
+        return real_step(net, optimizer, criterion, amp, **kw)
 
     monkeypatch.setattr(train_module, "augment_batch", augment)
     monkeypatch.setattr(train_module, "StageStep", step)

@@ -250,6 +250,8 @@ def widen_resnet(model, width, rule="split", optimizer=None, seed=0):
         for name, t in old_sd.items():
             out_key, in_key = roles[name]
             new = _widen_tensor(name, t, maps.get(out_key), maps.get(in_key), rule, gen)
+            if model.config.zero_init_residual and rule in ("random", "fresh") and name.endswith(".bn2.weight"):
+                new[t.shape[0]:] = 0  # new units of a block's last BN start silent, as the first ones did
             assert new.shape == new_shapes[name], (name, new.shape, new_shapes[name])
             new_sd[name] = new
             report["tensors"][name] = {"shape": [list(t.shape), list(new.shape)],

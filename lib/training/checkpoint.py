@@ -1,10 +1,11 @@
 """Atomic checkpoints of a whole training state, loaded without running code, and the checks made before resuming."""
+import dataclasses
 import os
 import threading
 
 import torch
 
-from .config import RESUME_FREE_KEYS
+from .config import RESUME_FREE_KEYS, saved_config
 from ..errors import UserError
 from ..records import atomic_open
 
@@ -65,7 +66,8 @@ class CheckpointWriter:
             (path, exc), self.error = self.error, None
             if isinstance(exc, OSError):
                 raise UserError(f"could not write checkpoint {path} ({type(exc).__name__}: {exc}); free disk "
-                                f"space or give another --out_dir, then --resume") from None
+                                f"space or give another --out_dir, then rerun with --resume to continue from the "
+                                f"last checkpoint written (or with --overwrite if there is none)") from None
             raise exc
 
     def _write(self, path, state):
@@ -101,3 +103,14 @@ def config_differences(saved, current):
     """Keys whose values differ between two config dicts, ignoring keys that do not change the computation."""
     keys = sorted((set(saved) | set(current)) - set(RESUME_FREE_KEYS))
     return [k for k in keys if saved.get(k) != current.get(k)]
+
+
+def check_same_config(saved, cfg, run_dir):
+    """UserError naming every changed key unless cfg (a TrainConfig) may resume a run recorded with `saved` (a
+    config dict from config.json or a checkpoint)."""
+    before = saved_config(saved)  # a field added since: as the run behaved without it
+    diff = config_differences(before, dataclasses.asdict(cfg))
+    if diff:
+        pairs = ", ".join(f"{k}: {before.get(k)!r} -> {getattr(cfg, k, None)!r}" for k in diff)
+        raise UserError(f"checkpoint in {run_dir} was made with a different config ({pairs}); "
+                        "resume with the same flags, or start over with --overwrite")

@@ -122,8 +122,10 @@ def resolve_config(cfg):
         raise UserError(f"--schedule {cfg.schedule!r} applies to --algo yes only: --algo {cfg.algo} trains at full "
                         "size throughout; drop --schedule, or give --algo yes")
     schedule = (cfg.schedule or DEFAULT_SCHEDULE) if progressive else BASELINE_SCHEDULE
-    if progressive and cfg.budget is None and not cfg.time_budget:  # whole epochs per stage: checked before any work
-        stage_epochs(restrict_growth(parse_schedule(schedule), cfg.grow), cfg.num_epochs)
+    if progressive:
+        stages = restrict_growth(parse_schedule(schedule), cfg.grow)  # a --grow that leaves nothing to grow: refused
+        if cfg.budget is None and not cfg.time_budget:  # whole epochs per stage: checked before any work
+            stage_epochs(stages, cfg.num_epochs)
     return dataclasses.replace(cfg, exp_name=cfg.resolved_exp_name(), schedule=format_schedule(parse_schedule(schedule)),
                                reg_start=cfg.reg_start if progressive else 1.0,  # one size: regularised alike
                                early_cap=cfg.early_cap if progressive else 0.0,  # and no early stages

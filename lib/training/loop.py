@@ -86,7 +86,7 @@ class _Run:
         state = new_state(len(self.stages))
         state["data_sha1"] = self.data_sha1
         if cfg.resume:
-            self.model, self.optimizer = resume_state(cfg, self.run_dir, state, self._new_model)
+            self.model, self.optimizer = resume_state(cfg, self.run_dir, state, self._new_model, info)
         else:
             self.doing = "calibrating the budget"
             timed = cfg.time_budget or (cfg.budget is not None and cfg.algo != "short")  # short counts steps
@@ -192,7 +192,7 @@ class _Run:
         capture = (self.device.type == "cuda" and cfg.cuda_graphs == "on" and not compiled
                    and not self.info.enabled)
         match_state_layout(optimizer)  # momentum carried by a growth or loaded on resume may not be channels_last
-        return StageStep(net, optimizer, criterion, self.amp, capture=capture)
+        return StageStep(net, optimizer, criterion, self.amp, capture=capture, compiled=compiled)
 
     def _regularisation(self, res):
         """Augmentation spec and training loss at `res` px: crop padding and label smoothing grow with resolution."""
@@ -229,6 +229,7 @@ class _Run:
         """Grow model and optimizer into stage k (a no-op for the stage a run starts or resumes in); its step."""
         state, width = self.state, self.sizes[k][0]
         if k > state["stage"]:
+            self._check_finite(epoch, k)  # the growth's checkpoint replaces the last one: never with broken weights
             t_grow = clock.seconds()
             state["stage_s"][state["stage"]] += t_grow - state["stage_start_s"]
             recal = self._grow(k)
@@ -241,6 +242,19 @@ class _Run:
             clock.start()
         return self._new_step(self.model, self.optimizer, self._regularisation(self.sizes[k][1])[1])
 
+    def _check_finite(self, epoch, k):
+        """UserError unless the loss so far this epoch and the weights are finite on every process: the growth's
+        checkpoint replaces the last one, and on CUDA the step's NaN check reads its flag some steps late. (In an
+        epoch run a growth falls on an epoch's end, which was checked; under a budget it may fall mid-epoch.)"""
+        loss = epoch["loss_sum"].detach().double()
+        bad = (~torch.isfinite(loss)).double().reshape(1)
+        for p in self.model.parameters():
+            bad += (~torch.isfinite(p.detach())).sum()
+        if dist.all_reduce_sum(bad, self.info).item():
+            raise UserError(f"training diverged in epoch {epoch['index'] + 1}, before the growth to stage {k + 1} "
+                            f"(loss so far {loss.item():.4g}; non-finite values: {int(bad.item())}); "
+                            f"{diverged_fix(self.cfg)}; {self._kept()}")
+
     def _grow(self, k):
         """Widen (seeded alike on every process; optimizer state carried), then re-estimate BN if asked."""
         cfg, (width, res) = self.cfg, self.sizes[k]
@@ -248,7 +262,8 @@ class _Run:
             self.doing = f"growing to width {width}"
             if cfg.sync_bn:
                 dist.unsync_batchnorm(self.model)
-            self.model = widen(self.model, width, rule=cfg.init, optimizer=self.optimizer, seed=cfg.seed * 1000 + k)
+            seed = (cfg.seed * 1000 + k) % (2**63 - 1)  # a torch.Generator seed; any --seed allowed maps into range
+            self.model = widen(self.model, width, rule=cfg.init, optimizer=self.optimizer, seed=seed)
             self.model = self.model.to(self.device, memory_format=self.fmt)
         if not cfg.bn_recal or res == self.sizes[k - 1][1]:
             return 0
@@ -338,7 +353,8 @@ class _Run:
         state.update(epoch=epoch, batch=batch, partial=partial, spent_s=clock.seconds(), checkpoint_epoch=epoch)
         if self.info.is_main:
             self.writer.save(os.path.join(self.run_dir, CHECKPOINT_NAME),
-                             {**state, "config": dataclasses.asdict(self.cfg), "model": self.model.state_dict(),
+                             {**state, "config": dataclasses.asdict(self.cfg), "world_size": self.info.world_size,
+                              "model": self.model.state_dict(),
                               "width": self.model.width, "optimizer": self.optimizer.state_dict(), "rng": rng_states()})
         dist.barrier(self.info)
 

@@ -4,12 +4,12 @@ import hashlib
 import json
 import os
 
-from .checkpoint import CHECKPOINT_NAME
+from .checkpoint import CHECKPOINT_NAME, check_same_config
 import torch
 
 from ..data.datasets import balanced_indices, balanced_subset, load_dataset
 from ..errors import UserError
-from ..records import TEMP_PREFIX, write_json
+from ..records import TEMP_PREFIX, read_json, write_json
 
 SUMMARY_NAME = "summary.json"
 METRICS_NAME = "metrics.jsonl"
@@ -83,14 +83,26 @@ def prepare_run_dir(cfg, is_main=True):
     if is_main or not cfg.overwrite:  # under --overwrite the main process may be deleting the run meanwhile
         check_run_dir(path)
     finished = os.path.exists(os.path.join(path, SUMMARY_NAME))
-    started = os.path.exists(os.path.join(path, CHECKPOINT_NAME)) or os.path.exists(os.path.join(path, METRICS_NAME))
-    if cfg.resume:
+    resumable = os.path.exists(os.path.join(path, CHECKPOINT_NAME))
+    started = resumable or os.path.exists(os.path.join(path, METRICS_NAME))
+    if cfg.resume:  # what resuming needs, checked before the data loads (resume_state checks the checkpoint itself)
         if finished:
             raise UserError(f"run {path} already finished; nothing to resume (use --overwrite to train it again)")
+        if not resumable:
+            why = ("it stopped before its first checkpoint was written; start over with --overwrite" if started else
+                   "start the run without --resume (or check --exp_name/--out_dir)")
+            raise UserError(f"--resume found no checkpoint at {os.path.join(path, CHECKPOINT_NAME)}; {why}")
+        try:
+            recorded = read_json(os.path.join(path, CONFIG_NAME))
+        except (OSError, ValueError):  # missing or unreadable: the checkpoint's own copy is checked when it loads
+            recorded = None
+        if isinstance(recorded, dict):
+            check_same_config(recorded, cfg, path)
         return path
     if (finished or started) and not cfg.overwrite:
         what = "a finished run" if finished else "an unfinished run"
-        fix = "--overwrite to replace it" + ("" if finished else ", or --resume to continue it")
+        fix = "--overwrite to replace it" + ("" if finished else ", or --resume to continue it" if resumable else
+                                             " (it has no checkpoint to resume from)")
         raise UserError(f"{path} already holds {what}; choose another --exp_name, or pass {fix}")
     return path
 

@@ -1,5 +1,4 @@
 """Run bookkeeping around the loop: budget calibration, resuming, random states, and the final summary."""
-import dataclasses
 import hashlib
 import itertools
 import math
@@ -10,8 +9,8 @@ import numpy as np
 import torch
 
 from .budget import baseline_seconds, check_time_budget, measure_throughput, plan_budget, speed_vs_plan, speed_warning
-from .checkpoint import CHECKPOINT_NAME, config_differences, load_checkpoint
-from .config import parse_duration, saved_config
+from .checkpoint import CHECKPOINT_NAME, check_same_config, load_checkpoint
+from .config import parse_duration
 from ..errors import UserError
 from ..growth.flops import TRAIN_FLOPS_MULTIPLIER, flops_per_image
 from ..records import rewrite_jsonl
@@ -129,30 +128,32 @@ def progress_plan(cfg, stages, steps_per_epoch, plan):
                 warmup_frac=min(0.5, epochs_to_progress(cfg.warmup_epochs, epochs, lengths)), rewarm_fracs=rewarm)
 
 
-def resume_state(cfg, run_dir, state, new_model):
-    """Rebuild model, optimizer, loop state and RNG states from the run's checkpoint (same config and data only).
+def resume_state(cfg, run_dir, state, new_model, info):
+    """Rebuild model, optimizer, loop state and RNG states from the run's checkpoint (same config, data and
+    number of processes only).
 
-    state["data_sha1"] is the digest of the data loaded now; a checkpoint made on other data is refused.
+    state["data_sha1"] is the digest of the data loaded now; a checkpoint made on other data is refused. The
+    config is compared first: a changed --seed or --train_subset also changes the data, and the flag is the fix.
     """
     saved = load_checkpoint(os.path.join(run_dir, CHECKPOINT_NAME))
+    check_same_config(saved["config"], cfg, run_dir)
     if saved.get("data_sha1") not in (None, state["data_sha1"]):
         raise UserError(f"checkpoint in {run_dir} was made on other data than {cfg.dataset} under --data_root "
                         f"{cfg.data_root} holds now (data sha1 {saved['data_sha1'][:12]}, now "
                         f"{state['data_sha1'][:12]}); point --data_root at the data it started on, or start over "
                         "with --overwrite")
-    before = saved_config(saved["config"])  # a field added since: as the run behaved without it
-    diff = config_differences(before, dataclasses.asdict(cfg))
-    if diff:
-        pairs = ", ".join(f"{k}: {before.get(k)!r} -> {getattr(cfg, k, None)!r}" for k in diff)
-        raise UserError(f"checkpoint in {run_dir} was made with a different config ({pairs}); "
-                        "resume with the same flags, or start over with --overwrite")
+    if saved.get("world_size", info.world_size) != info.world_size:  # each process's data shard and partial epoch
+        raise UserError(f"checkpoint in {run_dir} was made by {saved['world_size']} process(es), and this run has "
+                        f"{info.world_size}; resume with the same number (torchrun --nproc_per_node "
+                        f"{saved['world_size']}; plain python for 1), or start over with --overwrite")
     model, optimizer = new_model(saved["width"])
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     for key in state:
         state[key] = saved.get(key, state[key])
     set_rng_states(saved["rng"])
-    rewrite_jsonl(os.path.join(run_dir, METRICS_NAME), state["rows"])  # drop epochs after the checkpoint
+    if info.is_main:
+        rewrite_jsonl(os.path.join(run_dir, METRICS_NAME), state["rows"])  # drop epochs after the checkpoint
     return model, optimizer
 
 

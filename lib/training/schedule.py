@@ -87,10 +87,17 @@ def restrict_growth(stages, grow):
     if grow == "both":
         return tuple(stages)
     if grow == "width":
-        return tuple(Stage(s.width_frac, 1.0, s.share) for s in stages)
-    if grow == "resolution":
-        return tuple(Stage(1.0, s.res_frac, s.share) for s in stages)
-    raise UserError(f"unknown --grow {grow!r}; choose width, resolution or both")
+        kept = tuple(Stage(s.width_frac, 1.0, s.share) for s in stages)
+    elif grow == "resolution":
+        kept = tuple(Stage(1.0, s.res_frac, s.share) for s in stages)
+    else:
+        raise UserError(f"unknown --grow {grow!r}; choose width, resolution or both")
+    if all(s.width_frac >= 1 and s.res_frac >= 1 for s in kept):  # nothing left to grow: a baseline in disguise
+        example = "0.5/1:0.3,0.75/1:0.3,1/1:0.4" if grow == "width" else DEFAULT_SCHEDULE
+        raise UserError(f"--grow {grow} keeps only the {grow} growth of the schedule {format_schedule(stages)}, which "
+                        f"has none: every stage would train at full size; give a --schedule that grows the {grow} "
+                        f"(e.g. {example}), or --grow both")
+    return kept
 
 
 def snap_width(full_width, frac):

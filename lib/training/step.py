@@ -13,6 +13,7 @@ import time
 import torch
 
 from ..errors import UserError
+from .clock import wait_for
 
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotune, allocator, lazy init)
 
@@ -74,22 +75,30 @@ class StageStep:
     A new stage (another width or resolution) gets a new StageStep, hence a new capture.
     """
 
-    def __init__(self, net, optimizer, criterion, amp, capture=False):
+    def __init__(self, net, optimizer, criterion, amp, capture=False, compiled=False):
         self.net, self.optimizer, self.criterion, self.amp = net, optimizer, criterion, amp
-        self.capture = capture
+        self.capture, self.compiled = capture, compiled
         self.calls = 0
-        self.capture_s = 0.0  # seconds spent capturing (real time: it counts against a budget)
+        self.capture_s = 0.0  # seconds spent capturing or compiling (real time: it counts against a budget)
         self.graph = None
 
     @property
     def warmup_calls(self):
-        """Calls before the step runs at its steady-state cost (the capture happens in the last one)."""
-        return GRAPH_WARMUP_STEPS + 1 if self.capture else 0
+        """Calls before the step runs at its steady-state cost (the capture happens in the last one, a
+        torch.compile compilation in the first)."""
+        return GRAPH_WARMUP_STEPS + 1 if self.capture else 1 if self.compiled else 0
 
     def __call__(self, x, y, lr):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.calls += 1
+        if self.compiled and self.calls == 1:  # compiles: a stage's one-time cost, like a capture
+            wait_for(x.device)
+            t0 = time.perf_counter()
+            out = train_step(self.net, self.optimizer, x, y, self.criterion, self.amp)
+            wait_for(x.device)
+            self.capture_s += time.perf_counter() - t0
+            return out
         if not self.capture:
             return train_step(self.net, self.optimizer, x, y, self.criterion, self.amp)
         if self.graph is None and self.calls <= GRAPH_WARMUP_STEPS:
