@@ -16,7 +16,7 @@ usage="usage: bash bench/gpu_recipes.sh DATA_ROOT [SECONDS] [BUDGETS] [RECIPES] 
 root=${1:?$usage}
 seconds=${2:-480}
 budgets=${3:-0.6,0.45,0.3}
-recipes=${4:-short,res3_reg0,res3_full60_reg0,both3_fresh_reg0}
+recipes=${4:-short,res3_reg0,res3_reg05,res3_full60_reg0,both3_fresh_reg0}
 seeds=${5:-0,1,2}
 start=${6:-steady}
 [ -d "$root/cifar-10-batches-py" ] || { echo "error: no CIFAR-10 in $root (want $root/cifar-10-batches-py); $usage" >&2; exit 2; }
