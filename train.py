@@ -29,14 +29,16 @@ def build_parser():
 
 def interrupted(args):
     """What to do after Ctrl-C: resume from the run's checkpoint if it has one, else start again."""
-    from lib.training.checkpoint import CHECKPOINT_NAME
     from lib.training.config import make_config
-    from lib.training.rundir import METRICS_NAME
+    from lib.training.rundir import FINISHED, NO_CHECKPOINT, RESUMABLE, run_progress
 
     folder = os.path.join(args["out_dir"], make_config(**args).resolved_exp_name())
-    if os.path.exists(os.path.join(folder, CHECKPOINT_NAME)):
+    progress = run_progress(folder)
+    if progress == FINISHED:  # the run had finished (or, under --overwrite, its predecessor was not yet removed)
+        return f"interrupted; {folder} holds a finished run (summary.json): pass --overwrite to train it again"
+    if progress == RESUMABLE:
         return f"interrupted; {folder} keeps its last checkpoint: continue with the same command plus --resume"
-    if os.path.exists(os.path.join(folder, METRICS_NAME)):  # it had started recording: only --overwrite replaces it
+    if progress == NO_CHECKPOINT:  # it had started recording: only --overwrite replaces it
         return ("interrupted before the run's first checkpoint, so there is nothing to resume: run the same command "
                 "plus --overwrite to start it again")
     return "interrupted before the run's first checkpoint, so there is nothing to resume: run the same command again"

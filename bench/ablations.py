@@ -26,7 +26,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from budget import add_shared_arguments, finished_run, folder_name, matched_time, mean_std as stats, parse_seeds, remove_empty_folders, report_warnings, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_shared_arguments, finished_run, folder_name, matched_time, mean_std as stats, parse_seeds, report_warnings, result_folder, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out reg_start, so a name keeps its meaning when defaults move.
@@ -93,6 +93,10 @@ RECIPES = {
     # budget-aware: above 0.45 of the baseline's time the 16 and 24 px stages keep the time they get at 0.45 and
     # every further second goes to full size (at or below 0.45 the same as res3_reg0)
     "res3_cap45_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, early_cap=0.45),
+    # against a warm start's generalisation gap (Ash & Adams 2020): at each growth every weight keeps 80 % of
+    # itself and takes 20 % of a fresh initialisation's (shrink and perturb)
+    "res3_reg0_sp08": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, growth_shrink=0.8),
+    "res3_reg05_sp08": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.5, growth_shrink=0.8),
 }
 
 
@@ -140,8 +144,6 @@ def main(argv=None):
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    made = [] if os.path.exists(folder) else [folder]  # removed again if this call leaves no file in it
-    os.makedirs(folder, exist_ok=True)
     shared = dict(dataset=args.dataset, data_root=args.data_root, out_dir=os.path.join(folder, "runs"),
                   num_epochs=args.num_epochs, width=args.width, batch_size=args.batch_size, lr=args.lr,
                   warmup_epochs=args.warmup_epochs, train_subset=args.train_subset, test_subset=args.test_subset,
@@ -151,23 +153,22 @@ def main(argv=None):
     metric = "val_acc" if args.val_split else "test_acc"  # what recipes are compared on
     runs = {n: {} for n in (["baseline"] if not args.no_baseline else []) + names}
     try:
-        for seed in seeds:
-            for name in runs:
-                flags = dict(algo="no") if name == "baseline" else dict(RECIPES[name], budget=args.budget)
-                if flags["algo"] == "yes" and seed in runs.get("baseline", {}) and not args.calibrated:
-                    # every arm gets exactly the same seconds, so planner noise cannot favour one recipe
-                    flags = dict(flags, **matched_time(args.budget, runs["baseline"][seed]["train_time_s"]))
-                exp = f"{name}_s{seed}"
-                s = finished_run(dict(shared, **flags, seed=seed, exp_name=exp))  # reused: same settings only
-                if s is None:
-                    s = train(**shared, **flags, seed=seed, exp_name=exp, overwrite=True)
-                runs[name][seed] = s
-                print(f"seed {seed} {name:>14}: {metric[:-4]} {s[metric]:.2f}% in {s['train_time_s']:.1f} s "
-                      f"({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
+        with result_folder(folder):
+            for seed in seeds:
+                for name in runs:
+                    flags = dict(algo="no") if name == "baseline" else dict(RECIPES[name], budget=args.budget)
+                    if flags["algo"] == "yes" and seed in runs.get("baseline", {}) and not args.calibrated:
+                        # every arm gets exactly the same seconds, so planner noise cannot favour one recipe
+                        flags = dict(flags, **matched_time(args.budget, runs["baseline"][seed]["train_time_s"]))
+                    exp = f"{name}_s{seed}"
+                    s = finished_run(dict(shared, **flags, seed=seed, exp_name=exp))  # reused: same settings only
+                    if s is None:
+                        s = train(**shared, **flags, seed=seed, exp_name=exp, overwrite=True)
+                    runs[name][seed] = s
+                    print(f"seed {seed} {name:>14}: {metric[:-4]} {s[metric]:.2f}% in {s['train_time_s']:.1f} s "
+                          f"({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        for path in made:
-            remove_empty_folders(path)
         return 2
     base, short = runs.get("baseline", {}), runs.get("short", {})
     lines = [f"| recipe | flags | budget | seeds | {metric[:-4]} acc % (mean ± std) | vs baseline (pt) | "
@@ -194,7 +195,7 @@ def main(argv=None):
                 "recipes compared on TEST accuracy (no --val_split): not a fair basis for choosing one")
     header = (f"{compared}; {timing}; {args.dataset}, width {args.width}, baseline {args.num_epochs} epochs, "
               f"train_subset {args.train_subset or 'all'}, batch {args.batch_size}, lr {args.lr:g}, warm-up "
-              f"{args.warmup_epochs:g} epochs{', zero-init residual' if args.zero_init_residual else ''}; "
+              f"{args.warmup_epochs:g} epochs{start_note(args)}; "
               "command: python "
               f"bench/ablations.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     warnings = baseline_speed_warnings((f"seed {k} {name}", s, args.budget, base.get(k, {}).get("train_time_s"))

@@ -8,6 +8,7 @@ with every run's summary are written there too. Times are training time only (ev
 the progressive arm's throughput calibration included).
 """
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -30,7 +31,7 @@ from lib.training.stability import instability_warning  # noqa: E402
 
 ARMS = ("no", "yes", "short")
 # the progressive arm's; None = the library's default
-RECIPE_FLAGS = ("reg_start", "early_cap", "stage_batch", "stage_batch_lr")
+RECIPE_FLAGS = ("reg_start", "early_cap", "growth_shrink", "stage_batch", "stage_batch_lr")
 
 
 def parse_args(argv=None):
@@ -59,6 +60,9 @@ def add_run_arguments(p, val_help):
     p.add_argument("--early_cap", type=float, default=None,
                    help="progressive arm's cap on its early stages' time, as a fraction of the baseline's (above it "
                         "every further second goes to full size); None: the library's default")
+    p.add_argument("--growth_shrink", type=float, default=None,
+                   help="progressive arm's share of each weight kept at a growth, the rest a fresh initialisation's "
+                        "(shrink and perturb); None: the library's default")
     p.add_argument("--stage_batch", default=None, choices=STAGE_BATCH_MODES,
                    help="progressive arm's batch per stage; None: the library's default")
     p.add_argument("--stage_batch_lr", default=None, choices=STAGE_BATCH_LR_RULES,
@@ -111,6 +115,30 @@ def remove_empty_folders(root):
             os.rmdir(folder)
         except OSError:  # holds something
             pass
+
+
+@contextlib.contextmanager
+def result_folder(path):
+    """Make the benchmark's tag folder `path`; when this call made it and then fails (an error, Ctrl-C), the
+    folders it left without a file are removed again: an empty folder is no result."""
+    made = not os.path.exists(path)
+    os.makedirs(path, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        if made:
+            remove_empty_folders(path)
+        raise
+
+
+def settings_suffix(args):
+    """The part of a tag folder's name that --val_split and --zero_init_residual add."""
+    return (f"_v{args.val_split}" if args.val_split else "") + ("_zi" if args.zero_init_residual else "")
+
+
+def start_note(args):
+    """', zero-init residual' for a table header when the arms started steady, else ''."""
+    return ", zero-init residual" if args.zero_init_residual else ""
 
 
 def mean_std(xs):
@@ -205,7 +233,7 @@ def run_arm(args, arm, seed, folder, baseline_s=None):
     if args.reuse_from and arm != "yes":
         summary = reuse_run(args.reuse_from, kw)
         if summary is not None:
-            return summary, os.path.join(args.reuse_from, kw["exp_name"])
+            return summary, reused_path(args.reuse_from, kw)
     return train(**kw), os.path.join(folder, kw["exp_name"])
 
 
@@ -236,16 +264,21 @@ SAME_RUN = ("dataset", "num_epochs", "width", "batch_size", "lr", "warmup_epochs
             "val_split", "algo", "zero_init_residual")
 
 
+def reused_path(folder, kw):
+    """The run folder in --reuse_from's `folder` that stands in for the arm with keywords kw."""
+    return os.path.join(folder, kw["exp_name"])
+
+
 def reuse_run(folder, kw):
     """The summary of the finished run folder/<exp_name> trained with kw's settings.
 
     None for a short arm trained at another budget (train it anew); UserError for a missing run or
     any other difference.
     """
-    run = os.path.join(folder, kw["exp_name"])
+    run = reused_path(folder, kw)
     try:
-        summary = json.load(open(os.path.join(run, "summary.json")))
-        config = json.load(open(os.path.join(run, "config.json")))
+        summary = read_json(os.path.join(run, "summary.json"))
+        config = read_json(os.path.join(run, "config.json"))
     except (OSError, ValueError):
         raise UserError(f"--reuse_from: no finished run in {run} (summary.json and config.json); "
                         f"run without --reuse_from to train it") from None
@@ -290,7 +323,7 @@ def folder_name(args):
     if args.tag:
         return check_name(args.tag, "--tag")
     return (f"{check_name(args.dataset, '--dataset')}_w{args.width}_e{args.num_epochs}_b{args.budget:g}"
-            + (f"_v{args.val_split}" if args.val_split else "") + ("_zi" if args.zero_init_residual else ""))
+            + settings_suffix(args))
 
 
 def main(argv=None):
@@ -298,22 +331,18 @@ def main(argv=None):
     arms = [a for a in args.arms.split(",") if a]
     results = {a: [] for a in arms}
     paths = {}  # (arm, seed) -> run folder, for the warnings read from its metrics
-    made = []  # the tag folder, when this call makes it
     try:
         seeds = parse_seeds(args.seeds)
         folder = os.path.join(args.out_dir, folder_name(args))
-        made = [] if os.path.exists(folder) else [folder]
-        os.makedirs(folder, exist_ok=True)
-        for seed in seeds:
-            for arm in arms:
-                s, paths[arm, seed] = run_arm(args, arm, seed, folder)
-                results[arm].append(s)
-                print(f"seed {seed} arm {arm:>5}: {s['test_acc']:.2f}% in {s['train_time_s']:.1f} s "
-                      f"({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
+        with result_folder(folder):
+            for seed in seeds:
+                for arm in arms:
+                    s, paths[arm, seed] = run_arm(args, arm, seed, folder)
+                    results[arm].append(s)
+                    print(f"seed {seed} arm {arm:>5}: {s['test_acc']:.2f}% in {s['train_time_s']:.1f} s "
+                          f"({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        for path in made:  # a folder this call made and left without a file is no result: remove it
-            remove_empty_folders(path)
         return 2
     text, stats = table(results, args.budget)
     header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budget {args.budget:g}, "

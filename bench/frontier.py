@@ -5,9 +5,9 @@
         --batch_size 512 --lr 0.4 --seeds 0,1,2
 
 Trains the full-size baseline once per seed and, per budget and seed, the default progressive recipe (--algo yes
-with the library's defaults, unless --schedule, --grow, --init, --reg_start, --early_cap, --stage_batch or
---stage_batch_lr are given) and the equal-time short baseline (--algo short: full size, budget x the epochs,
-the learning rate decayed to zero at the budget). Runs go to
+with the library's defaults, unless --schedule, --grow, --init, --reg_start, --early_cap, --growth_shrink,
+--stage_batch or --stage_batch_lr are given) and the equal-time short baseline (--algo short: full size, budget x
+the epochs, the learning rate decayed to zero at the budget). Runs go to
 <out_dir>/<tag>/no_s<seed> and <out_dir>/<tag>/b<budget>/{yes,short}_s<seed>; a finished run there with the
 same settings is reused, so running the command again only trains what is missing. With --match_time each
 progressive arm gets budget x its seed's measured baseline seconds as --time_budget instead of --budget, so a
@@ -33,7 +33,7 @@ from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.report import hardware  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import add_run_arguments, arm_settings, finished_run, mean_std, parse_seeds, remove_empty_folders, report_warnings, reuse_run, run_arm, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, finished_run, mean_std, parse_seeds, report_warnings, result_folder, reuse_run, run_arm, settings_suffix, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -77,8 +77,7 @@ def default_tag(args):
 
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     return (f"{check_name(args.dataset, '--dataset')}_w{args.width}_e{args.num_epochs}" + (f"_n{args.train_subset}" if args.train_subset else "")
-            + (f"_v{args.val_split}" if args.val_split else "") + ("_mt" if args.match_time else "")
-            + ("_zi" if args.zero_init_residual else "") + f"_{device}")
+            + settings_suffix(args) + ("_mt" if args.match_time else "") + f"_{device}")
 
 
 def reuse_folders(reuse_from, arm, seed, budget):
@@ -189,26 +188,22 @@ def device_of(records):
 
 def main(argv=None):
     args = parse_args(argv)
-    made = []  # the tag folder, when this call makes it
     try:
         seeds, budgets = parse_seeds(args.seeds), parse_budgets(args.budgets)
         root = os.path.join(args.out_dir, check_name(args.tag, "--tag") if args.tag else default_tag(args))
-        made = [] if os.path.exists(root) else [root]
-        os.makedirs(root, exist_ok=True)
         records = []
-        for seed in seeds:
-            baseline_s = None
-            for arm, budget in [("no", None)] + [(a, b) for b in budgets for a in ("yes", "short")]:
-                r = run_point(args, arm, seed, budget, root, baseline_s)
-                baseline_s = r["summary"]["train_time_s"] if arm == "no" else baseline_s
-                records.append(r)
-                s = r["summary"]
-                print(f"seed {seed} {r['method']:>11} budget {r['budget']:<4g}: {s['test_acc']:.2f}% in "
-                      f"{s['train_time_s']:.1f} s ({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
+        with result_folder(root):
+            for seed in seeds:
+                baseline_s = None
+                for arm, budget in [("no", None)] + [(a, b) for b in budgets for a in ("yes", "short")]:
+                    r = run_point(args, arm, seed, budget, root, baseline_s)
+                    baseline_s = r["summary"]["train_time_s"] if arm == "no" else baseline_s
+                    records.append(r)
+                    s = r["summary"]
+                    print(f"seed {seed} {r['method']:>11} budget {r['budget']:<4g}: {s['test_acc']:.2f}% in "
+                          f"{s['train_time_s']:.1f} s ({s['epochs_equivalent']:.2f} epochs of images)", flush=True)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        for folder in made:  # a folder this call made and left without a file is no result: remove it
-            remove_empty_folders(folder)
         return 2
     rows = frontier_stats(records)
     table = frontier_table(rows, with_val=bool(args.val_split))
@@ -218,7 +213,7 @@ def main(argv=None):
     header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budgets "
               f"{','.join(f'{b:g}' for b in budgets)}, train_subset {args.train_subset or 'all'}, val_split "
               f"{args.val_split or 'none'}, batch {args.batch_size}, lr {args.lr:g}, warm-up {args.warmup_epochs:g} "
-              f"epochs{', zero-init residual' if args.zero_init_residual else ''}, seeds {args.seeds}, "
+              f"epochs{start_note(args)}, seeds {args.seeds}, "
               f"device {device}; progressive arms get "
               + ("budget x the same seed's measured baseline time (--match_time)" if args.match_time else
                  "--budget (a fraction of the planner's estimate of the baseline's time)")

@@ -76,6 +76,10 @@ def test_ctrl_c_names_resume_only_when_there_is_a_checkpoint(tiny_run, monkeypat
     assert "nothing to resume: run the same command again" in capsys.readouterr().err
     monkeypatch.undo()
     train(**dict(tiny_run, num_epochs=2), exp_name="run")
+    monkeypatch.setattr(loop_module._Run, "train", interrupt)
+    assert cli.main(args) == 130  # a finished run is not sent to --resume, which would refuse it
+    assert "holds a finished run (summary.json): pass --overwrite" in capsys.readouterr().err
+    monkeypatch.undo()
     os.unlink(os.path.join(tiny_run["out_dir"], "run", "summary.json"))
     monkeypatch.setattr(loop_module._Run, "train", interrupt)
     assert cli.main(args) == 130

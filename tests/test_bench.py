@@ -172,6 +172,27 @@ def test_frontier_bench_leaves_no_empty_folder_when_its_first_training_fails(tmp
     assert (out / "kept").is_dir()
 
 
+def test_a_result_folder_left_empty_by_a_failure_or_ctrl_c_is_removed_and_a_kept_one_stays(tmp_path):
+    result_folder = load_bench("budget").result_folder
+    for failure in (KeyboardInterrupt, RuntimeError):
+        with pytest.raises(failure), result_folder(str(tmp_path / "new")):
+            (tmp_path / "new" / "runs" / "a_s0").mkdir(parents=True)  # a run folder that got no file
+            raise failure
+        assert not (tmp_path / "new").exists()
+    with pytest.raises(KeyboardInterrupt), result_folder(str(tmp_path / "new")):
+        (tmp_path / "new" / "a_s0").mkdir()
+        (tmp_path / "new" / "a_s0" / "metrics.jsonl").write_text("{}\n")  # a partial result is kept
+        raise KeyboardInterrupt
+    assert (tmp_path / "new" / "a_s0" / "metrics.jsonl").exists()
+    (tmp_path / "old").mkdir()
+    with pytest.raises(KeyboardInterrupt), result_folder(str(tmp_path / "old")):
+        raise KeyboardInterrupt
+    assert (tmp_path / "old").is_dir()  # not made by this call: left as it was
+    with result_folder(str(tmp_path / "done")):
+        pass
+    assert (tmp_path / "done").is_dir()  # a call that ends normally writes its tables there next
+
+
 @pytest.mark.parametrize("script", ["budget", "ablations", "frontier"])
 def test_every_training_bench_names_bad_seeds_and_leaves_no_empty_folder(script, tmp_path, capsys):
     bench = load_bench(script)

@@ -74,6 +74,19 @@ def remove_run_files(path):
                 os.unlink(os.path.join(path, name))
 
 
+FINISHED, RESUMABLE, NO_CHECKPOINT, NOT_STARTED = "finished", "resumable", "no checkpoint", "not started"
+
+
+def run_progress(path):
+    """How far the run in folder `path` got: FINISHED (it has a summary), RESUMABLE (a checkpoint),
+    NO_CHECKPOINT (metrics were recorded before any checkpoint) or NOT_STARTED (none of these)."""
+    if os.path.exists(os.path.join(path, SUMMARY_NAME)):
+        return FINISHED
+    if os.path.exists(os.path.join(path, CHECKPOINT_NAME)):
+        return RESUMABLE
+    return NO_CHECKPOINT if os.path.exists(os.path.join(path, METRICS_NAME)) else NOT_STARTED
+
+
 def prepare_run_dir(cfg, is_main=True):
     """Path of out_dir/exp_name, checked against what is already there (finished, unfinished, empty, not a run).
 
@@ -82,9 +95,8 @@ def prepare_run_dir(cfg, is_main=True):
     path = os.path.join(cfg.out_dir, cfg.resolved_exp_name())
     if is_main or not cfg.overwrite:  # under --overwrite the main process may be deleting the run meanwhile
         check_run_dir(path)
-    finished = os.path.exists(os.path.join(path, SUMMARY_NAME))
-    resumable = os.path.exists(os.path.join(path, CHECKPOINT_NAME))
-    started = resumable or os.path.exists(os.path.join(path, METRICS_NAME))
+    progress = run_progress(path)
+    finished, resumable, started = progress == FINISHED, progress == RESUMABLE, progress != NOT_STARTED
     if cfg.resume:  # what resuming needs, checked before the data loads (resume_state checks the checkpoint itself)
         if finished:
             raise UserError(f"run {path} already finished; nothing to resume (use --overwrite to train it again)")
