@@ -71,6 +71,17 @@ def test_single_size_runs_resolve_to_constant_regularisation():
     assert resolve_config(make_config(algo="yes")).reg_start == TrainConfig.reg_start == 0.0
 
 
+def test_growth_shrink_is_a_fraction_and_only_a_progressive_run_keeps_it():
+    from lib.training.config import resolve_config
+
+    assert make_config().growth_shrink == 1.0  # off by default: a growth keeps every weight
+    assert resolve_config(make_config(algo="yes", growth_shrink=0.8)).growth_shrink == 0.8
+    assert resolve_config(make_config(algo="no", growth_shrink=0.8)).growth_shrink == 1.0  # nothing grows
+    for bad in (0, 0.0, -0.1, 1.5, float("nan"), True, "0.8"):
+        with pytest.raises(UserError, match=r"--growth_shrink .* must be a fraction in \(0, 1\]"):
+            make_config(algo="yes", growth_shrink=bad)
+
+
 def test_a_config_recorded_before_a_field_existed_reads_as_that_run_behaved():
     import dataclasses
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from lib.errors import UserError
 from lib.records import read_jsonl
@@ -92,6 +93,37 @@ def test_reg_start_weakens_crop_and_label_smoothing_at_low_resolution(tiny_run, 
     seen.clear()  # a budget's calibration times each stage with the augmentation it will train with
     run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="timed", reg_start=0.0, budget=0.9, calibration_steps=1)
     assert {(s[1], s[2]) for s in seen if s[0] == "calibration"} == {(0, 16), (2, 24), (4, 32)}
+
+
+def test_growth_shrink_moves_the_weights_toward_a_seeded_fresh_network_at_each_growth(tiny_run, monkeypatch):
+    calls = []  # (alpha, weights before, weights after) at each growth
+    real = train_module.shrink_perturb
+
+    def spy(model, fresh, alpha):
+        before = [p.detach().clone() for p in model.parameters()]
+        real(model, fresh, alpha)
+        calls.append((alpha, before, [p.detach().clone() for p in model.parameters()],
+                      [p.detach().clone() for p in fresh.parameters()]))
+        return model
+
+    monkeypatch.setattr(train_module, "shrink_perturb", spy)
+    kw = dict(tiny_run, algo="yes", num_epochs=4, width=8)
+    first = run(kw, exp_name="sp", growth_shrink=0.5)
+    assert [c[0] for c in calls] == [0.5, 0.5]  # 16 -> 24 and 24 -> 32 px
+    for _, before, after, fresh in calls:
+        assert all(torch.allclose(a, 0.5 * b + 0.5 * f) for a, b, f in zip(after, before, fresh))
+    fresh_draws = [c[3] for c in calls]
+    calls.clear()
+    again = run(kw, exp_name="sp_again", growth_shrink=0.5)  # the fresh networks come from the run's seed
+    assert all(torch.equal(a, b) for x, y in zip(fresh_draws, [c[3] for c in calls]) for a, b in zip(x, y))
+    assert again["test_acc"] == first["test_acc"]
+    calls.clear()
+    plain = run(kw, exp_name="plain")  # the default keeps the trained weights: nothing is shrunk
+    assert calls == [] and plain["test_acc"] > 25
+    rows = lambda name: read_jsonl(os.path.join(run_dir(kw, name), "metrics.jsonl"))  # noqa: E731
+    assert rows("sp")[0]["train_loss"] == rows("plain")[0]["train_loss"]  # same until the first growth
+    assert rows("sp")[-1]["train_loss"] != rows("plain")[-1]["train_loss"]
+    assert json.load(open(os.path.join(run_dir(kw, "sp"), "config.json")))["growth_shrink"] == 0.5
 
 
 def test_baseline_stays_full_size_and_beats_chance(tiny_run):
@@ -223,6 +255,7 @@ def test_finished_run_is_not_overwritten_without_flag(tiny_run):
     (dict(algo="yes", time_budget="0.01s", calibration_steps=2), "shorter than calibration"),
     (dict(dataset="cifar100"), "--download"),
     (dict(algo="yes", reg_start=1.5), "reg_start"),
+    (dict(algo="yes", growth_shrink=0), "growth_shrink"),
 ])
 def test_bad_input_is_a_user_error(tiny_run, kwargs, message):
     with pytest.raises(UserError, match=message):

@@ -45,6 +45,7 @@ class TrainConfig:
     stage_batch: str = "fixed"  # fixed: every stage steps on --batch_size images; pixels: a low-resolution stage steps on m whole batches holding a full-size step's pixels (m = 4 at half resolution); auto: pixels where calibration measures it faster per image
     stage_batch_lr: str = "none"  # learning rate of a stage stepping on m batches: none: lr (best on validation); sqrt: lr x sqrt(m); linear: lr x m
     bn_recal: int = 0  # batches to re-estimate BN running statistics on after each resolution change; 0 = none
+    growth_shrink: float = 1.0  # at each growth every weight becomes this fraction of itself plus the rest of a fresh initialisation's (shrink and perturb: Ash & Adams 2020), against a warm start's generalisation gap; 1 = keep the weights as they are
     seed: int = 0  # seeds weights, data order, augmentation and growth
     device: str = "auto"  # auto | cpu | cuda
     train_subset: int = 0  # class-balanced subset of the training set; 0 = all
@@ -129,6 +130,7 @@ def resolve_config(cfg):
     return dataclasses.replace(cfg, exp_name=cfg.resolved_exp_name(), schedule=format_schedule(parse_schedule(schedule)),
                                reg_start=cfg.reg_start if progressive else 1.0,  # one size: regularised alike
                                early_cap=cfg.early_cap if progressive else 0.0,  # and no early stages
+                               growth_shrink=cfg.growth_shrink if progressive else 1.0,  # and no growth
                                stage_batch=cfg.stage_batch if progressive else "fixed")  # and one batch size
 
 
@@ -210,6 +212,10 @@ def check_config(cfg):
     if not (isinstance(cfg.reg_start, (int, float)) and math.isfinite(cfg.reg_start) and 0 <= cfg.reg_start <= 1):
         raise UserError(f"--reg_start {cfg.reg_start!r} must be a fraction in [0, 1] of the full regularisation "
                         "(1 = the same at every stage, 0 = none at the first stage)")
+    if (isinstance(cfg.growth_shrink, bool) or not isinstance(cfg.growth_shrink, (int, float))
+            or not math.isfinite(cfg.growth_shrink) or not 0 < cfg.growth_shrink <= 1):
+        raise UserError(f"--growth_shrink {cfg.growth_shrink!r} must be a fraction in (0, 1]: the share of each "
+                        "trained weight kept at a growth (1 = all of it, e.g. 0.8 for a mild shrink and perturb)")
     if (isinstance(cfg.early_cap, bool) or not isinstance(cfg.early_cap, (int, float))
             or not math.isfinite(cfg.early_cap) or not 0 <= cfg.early_cap < 1):
         raise UserError(f"--early_cap {cfg.early_cap!r} must be a fraction of the baseline's time in [0, 1) "

@@ -19,6 +19,7 @@ from .checkpoint import CHECKPOINT_NAME, CheckpointWriter
 from .config import TrainConfig, make_config, resolve_config
 from ..errors import UserError
 from ..growth.grow import widen
+from ..growth.shrink import shrink_perturb
 from ..data.loader import DeviceLoader, epoch_seed
 from ..growth.model import resnet18
 from ..records import append_jsonl, env_info, write_json
@@ -256,15 +257,23 @@ class _Run:
                             f"{diverged_fix(self.cfg)}; {self._kept()}")
 
     def _grow(self, k):
-        """Widen (seeded alike on every process; optimizer state carried), then re-estimate BN if asked."""
+        """Widen (seeded alike on every process; optimizer state carried), shrink toward a fresh network if asked
+        (--growth_shrink), then re-estimate BN if asked."""
         cfg, (width, res) = self.cfg, self.sizes[k]
+        seed = (cfg.seed * 1000 + k) % (2**63 - 1)  # a torch.Generator seed; any --seed allowed maps into range
         if width != self.model.width:
             self.doing = f"growing to width {width}"
             if cfg.sync_bn:
                 dist.unsync_batchnorm(self.model)
-            seed = (cfg.seed * 1000 + k) % (2**63 - 1)  # a torch.Generator seed; any --seed allowed maps into range
             self.model = widen(self.model, width, rule=cfg.init, optimizer=self.optimizer, seed=seed)
             self.model = self.model.to(self.device, memory_format=self.fmt)
+        if cfg.growth_shrink < 1:  # every process draws the same fresh network, leaving the training RNG as it was
+            self.doing = f"shrinking the weights toward a fresh initialisation at width {width}"
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed((seed + 500) % (2**63 - 1))
+                fresh = resnet18(self.spec.num_classes, width, self.spec.in_channels,
+                                 zero_init_residual=cfg.zero_init_residual)
+            shrink_perturb(self.model, fresh, cfg.growth_shrink)
         if not cfg.bn_recal or res == self.sizes[k - 1][1]:
             return 0
         self.doing = f"re-estimating BN statistics at {res} px"
