@@ -50,3 +50,14 @@ def test_a_fresh_network_of_another_shape_is_refused():
     model, _ = _pair(width=4)
     with pytest.raises(ValueError, match="same shape"):
         shrink_perturb(model, lib.resnet18(num_classes=10, width=8), 0.5)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**63 - 1])
+def test_growth_seeds_are_generator_seeds_and_differ_by_draw(seed):
+    from lib.data.loader import growth_seed
+    widen_seed, fresh_seed = growth_seed(seed, 2), growth_seed(seed, 2, offset=500)
+    for s in (widen_seed, fresh_seed):
+        assert 0 <= s < 2**63 - 1
+        torch.Generator().manual_seed(s)  # accepted as a generator seed
+    assert widen_seed != fresh_seed
+    assert growth_seed(seed, 1) != growth_seed(seed, 2)

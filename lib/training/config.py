@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import UserError
+from ..growth.shrink import check_shrink
 
 ALGOS = ("no", "yes", "short")  # full-size baseline / progressive / full-size for the budget's epochs
 GROW_MODES = ("both", "width", "resolution")
@@ -212,10 +213,11 @@ def check_config(cfg):
     if not (isinstance(cfg.reg_start, (int, float)) and math.isfinite(cfg.reg_start) and 0 <= cfg.reg_start <= 1):
         raise UserError(f"--reg_start {cfg.reg_start!r} must be a fraction in [0, 1] of the full regularisation "
                         "(1 = the same at every stage, 0 = none at the first stage)")
-    if (isinstance(cfg.growth_shrink, bool) or not isinstance(cfg.growth_shrink, (int, float))
-            or not math.isfinite(cfg.growth_shrink) or not 0 < cfg.growth_shrink <= 1):
+    try:
+        check_shrink(cfg.growth_shrink)
+    except ValueError:
         raise UserError(f"--growth_shrink {cfg.growth_shrink!r} must be a fraction in (0, 1]: the share of each "
-                        "trained weight kept at a growth (1 = all of it, e.g. 0.8 for a mild shrink and perturb)")
+                        "trained weight kept at a growth (1 = all of it, e.g. 0.8 for a mild shrink and perturb)") from None
     if (isinstance(cfg.early_cap, bool) or not isinstance(cfg.early_cap, (int, float))
             or not math.isfinite(cfg.early_cap) or not 0 <= cfg.early_cap < 1):
         raise UserError(f"--early_cap {cfg.early_cap!r} must be a fraction of the baseline's time in [0, 1) "

@@ -20,7 +20,7 @@ from .config import TrainConfig, make_config, resolve_config
 from ..errors import UserError
 from ..growth.grow import widen
 from ..growth.shrink import shrink_perturb
-from ..data.loader import DeviceLoader, epoch_seed
+from ..data.loader import DeviceLoader, epoch_seed, growth_seed
 from ..growth.model import resnet18
 from ..records import append_jsonl, env_info, write_json
 from .rundir import (METRICS_NAME, SUMMARY_NAME, create_run_dir, data_digest, load_run_data, prepare_run_dir,
@@ -260,17 +260,17 @@ class _Run:
         """Widen (seeded alike on every process; optimizer state carried), shrink toward a fresh network if asked
         (--growth_shrink), then re-estimate BN if asked."""
         cfg, (width, res) = self.cfg, self.sizes[k]
-        seed = (cfg.seed * 1000 + k) % (2**63 - 1)  # a torch.Generator seed; any --seed allowed maps into range
         if width != self.model.width:
             self.doing = f"growing to width {width}"
             if cfg.sync_bn:
                 dist.unsync_batchnorm(self.model)
-            self.model = widen(self.model, width, rule=cfg.init, optimizer=self.optimizer, seed=seed)
+            self.model = widen(self.model, width, rule=cfg.init, optimizer=self.optimizer,
+                               seed=growth_seed(cfg.seed, k))
             self.model = self.model.to(self.device, memory_format=self.fmt)
         if cfg.growth_shrink < 1:  # every process draws the same fresh network, leaving the training RNG as it was
             self.doing = f"shrinking the weights toward a fresh initialisation at width {width}"
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed((seed + 500) % (2**63 - 1))
+                torch.manual_seed(growth_seed(cfg.seed, k, offset=500))
                 fresh = resnet18(self.spec.num_classes, width, self.spec.in_channels,
                                  zero_init_residual=cfg.zero_init_residual)
             shrink_perturb(self.model, fresh, cfg.growth_shrink)
