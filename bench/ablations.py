@@ -26,7 +26,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from budget import add_shared_arguments, finished_run, folder_name, matched_time, mean_std as stats, parse_seeds, report_warnings, result_folder, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_shared_arguments, check_settings, finished_run, folder_name, matched_time, mean_std as stats, parse_seeds, report_warnings, result_folder, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out reg_start, so a name keeps its meaning when defaults move.
@@ -152,11 +152,16 @@ def main(argv=None):
                   eval_every=args.eval_every, quiet=True)
     metric = "val_acc" if args.val_split else "test_acc"  # what recipes are compared on
     runs = {n: {} for n in (["baseline"] if not args.no_baseline else []) + names}
+    def flags_of(name):
+        return dict(algo="no") if name == "baseline" else dict(RECIPES[name], budget=args.budget)
+
     try:
+        check_settings(dict(shared, **flags_of(name), seed=seed, exp_name=f"{name}_s{seed}")
+                       for seed in seeds for name in runs)
         with result_folder(folder):
             for seed in seeds:
                 for name in runs:
-                    flags = dict(algo="no") if name == "baseline" else dict(RECIPES[name], budget=args.budget)
+                    flags = flags_of(name)
                     if flags["algo"] == "yes" and seed in runs.get("baseline", {}) and not args.calibrated:
                         # every arm gets exactly the same seconds, so planner noise cannot favour one recipe
                         flags = dict(flags, **matched_time(args.budget, runs["baseline"][seed]["train_time_s"]))

@@ -226,6 +226,14 @@ def arm_settings(args, arm, seed, folder, baseline_s=None):
     return kw
 
 
+def check_settings(settings):
+    """Check every run's lib.train keywords (an iterable of dicts) before any of them trains: a bad value (a budget
+    out of range, a schedule that cannot be read, an unknown --algo) is refused at once, not after the baselines
+    have trained for minutes. UserError naming the value and the fix; nothing is made on disk."""
+    for kw in settings:
+        resolve_config(make_config(**kw))
+
+
 def run_arm(args, arm, seed, folder, baseline_s=None):
     """Train one arm (or, with --reuse_from, reuse a matching finished baseline or short run);
     -> (its summary, its run folder)."""
@@ -334,6 +342,7 @@ def main(argv=None):
     try:
         seeds = parse_seeds(args.seeds)
         folder = os.path.join(args.out_dir, folder_name(args))
+        check_settings(arm_settings(args, arm, seed, folder) for seed in seeds for arm in arms)
         with result_folder(folder):
             for seed in seeds:
                 for arm in arms:

@@ -33,7 +33,7 @@ from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.report import hardware  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import add_run_arguments, arm_settings, finished_run, mean_std, parse_seeds, report_warnings, result_folder, reuse_run, run_arm, settings_suffix, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, check_settings, finished_run, mean_std, parse_seeds, report_warnings, result_folder, reuse_run, run_arm, settings_suffix, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -86,16 +86,36 @@ def reuse_folders(reuse_from, arm, seed, budget):
     if not reuse_from or arm == "yes":
         return []
     here = []
-    for folder in (f.strip() for f in reuse_from.split(",") if f.strip()):
+    for folder in check_reuse_from(reuse_from):
         here += [folder] if arm == "no" else [os.path.join(folder, f"b{budget:g}"), folder]
     return [f for f in here if os.path.exists(os.path.join(f, f"{arm}_s{seed}", "summary.json"))]
+
+
+def point_args(args, budget):
+    """The arguments of the frontier's runs at one budget (reuse is the frontier's own, run_point's)."""
+    return argparse.Namespace(**{**vars(args), "budget": budget, "reuse_from": ""})
+
+
+def point_folder(root, arm, budget):
+    """The folder holding the run folder of one arm at one budget (the baseline's: root itself)."""
+    return root if arm == "no" else os.path.join(root, f"b{budget:g}")
+
+
+def check_reuse_from(text):
+    """The folders of --reuse_from (a comma list); UserError naming any that does not exist (a mistyped one would
+    otherwise be skipped in silence and everything trained anew)."""
+    folders = [f.strip() for f in text.split(",") if f.strip()]
+    missing = [f for f in folders if not os.path.isdir(f)]
+    if missing:
+        raise UserError(f"--reuse_from: no folder {', '.join(missing)}; give bench/frontier.py or bench/budget.py "
+                        "result folders, or leave --reuse_from out to train every run")
+    return folders
 
 
 def run_point(args, arm, seed, budget, root, baseline_s=None):
     """One run of the frontier, reused when a finished one with the same settings exists; -> its record.
     baseline_s: the seed's measured baseline seconds, which a progressive arm gets budget x of with --match_time."""
-    folder = root if arm == "no" else os.path.join(root, f"b{budget:g}")
-    point = argparse.Namespace(**{**vars(args), "budget": budget, "reuse_from": ""})
+    folder, point = point_folder(root, arm, budget), point_args(args, budget)
     matched = baseline_s if args.match_time else None  # arm_settings applies it to the progressive arm only
     kw = arm_settings(point, arm, seed, folder, matched)
     path, summary = os.path.join(folder, kw["exp_name"]), finished_run(kw)
@@ -191,11 +211,15 @@ def main(argv=None):
     try:
         seeds, budgets = parse_seeds(args.seeds), parse_budgets(args.budgets)
         root = os.path.join(args.out_dir, check_name(args.tag, "--tag") if args.tag else default_tag(args))
+        check_reuse_from(args.reuse_from)
+        points = [("no", None)] + [(a, b) for b in budgets for a in ("yes", "short")]
+        check_settings(arm_settings(point_args(args, budget), arm, seed, point_folder(root, arm, budget))
+                       for seed in seeds for arm, budget in points)
         records = []
         with result_folder(root):
             for seed in seeds:
                 baseline_s = None
-                for arm, budget in [("no", None)] + [(a, b) for b in budgets for a in ("yes", "short")]:
+                for arm, budget in points:
                     r = run_point(args, arm, seed, budget, root, baseline_s)
                     baseline_s = r["summary"]["train_time_s"] if arm == "no" else baseline_s
                     records.append(r)

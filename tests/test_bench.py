@@ -205,6 +205,29 @@ def test_every_training_bench_names_bad_seeds_and_leaves_no_empty_folder(script,
     assert not out.exists() or not any(out.iterdir()), list(out.rglob("*"))
 
 
+@pytest.mark.parametrize("script, args, message", [
+    ("budget", ["--budget", "2"], "--budget 2.0 is out of range"),
+    ("budget", ["--arms", "no,maybe"], "unknown --algo 'maybe'"),
+    ("budget", ["--schedule", "garbage"], "garbage"),
+    ("ablations", ["--budget", "2", "--val_split", "0"], "--budget 2.0 is out of range"),
+    ("frontier", ["--schedule", "garbage"], "garbage"),
+    ("frontier", ["--reg_start", "5"], "--reg_start 5.0 must be a fraction"),
+    ("frontier", ["--early_cap", "2"], "--early_cap 2.0 must be a fraction"),
+    ("frontier", ["--reuse_from", "typo_folder"], "--reuse_from: no folder typo_folder"),
+])
+def test_every_training_bench_refuses_a_bad_setting_before_the_baseline_trains(script, args, message, tmp_path,
+                                                                                 capsys, monkeypatch):
+    bench = load_bench(script)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "bench"
+    # no dataset there: a baseline that trained first would fail on that instead
+    base = ["--data_root", str(tmp_path / "nowhere"), "--out_dir", str(out), "--tag", "t", "--device", "cpu"]
+    assert bench.main(base + args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "does not exist" not in err, err
+    assert not out.exists()
+
+
 def test_frontier_stats_are_per_seed_against_the_same_seeds_baseline_and_short():
     bench = _frontier_script()
 

@@ -218,6 +218,13 @@ def test_missing_folder_and_unknown_name(tmp_path):
         load_dataset("mnist", tmp_path)
 
 
+def test_data_root_at_the_dataset_folder_itself_names_its_parent(tmp_path):
+    inner = tmp_path / "cifar-10-batches-py"
+    inner.mkdir()
+    with pytest.raises(UserError, match=rf"cifar10's own folder; give the folder that holds it: --data_root {tmp_path}$"):
+        load_dataset("cifar10", inner)
+
+
 def test_download_failure_is_a_user_error(tmp_path, monkeypatch):
     import torchvision.datasets
     import torchvision.datasets.utils

@@ -36,6 +36,12 @@ def test_warning_names_the_epochs_the_worst_and_the_fixes():
     assert "in epoch 3," in instability_warning(rows(2.0, 2.0, 3.0), 10)
 
 
+def test_a_late_spike_is_not_blamed_on_the_start():
+    late = instability_warning(rows(2.0, 1.5, 1.2, 1.0, 3.4), 10)
+    assert "in epoch 5," in late and "a lower --lr steadies it" in late
+    assert "--warmup_epochs" not in late and "start" not in late
+
+
 def _write_run(folder, losses):
     os.makedirs(folder)
     with open(os.path.join(folder, "metrics.jsonl"), "w") as f:

@@ -260,6 +260,7 @@ def test_finished_run_is_not_overwritten_without_flag(tiny_run):
 def test_bad_input_is_a_user_error(tiny_run, kwargs, message):
     with pytest.raises(UserError, match=message):
         train(**{**tiny_run, **kwargs})
+    assert not os.path.exists(tiny_run["out_dir"]) or os.listdir(tiny_run["out_dir"]) == []  # no run folder left
 
 
 def cli(*args, cwd=REPO):

@@ -105,6 +105,10 @@ def load_dataset(name, data_root, download=False):
         raise UserError(f"{folder} is a file, not the dataset's folder; move it aside and put {spec.name}'s folder "
                         f"there (or run with --download), or point --data_root elsewhere.")
     if not folder.is_dir():
+        root = Path(data_root).expanduser()
+        if root.name == spec.folder and root.is_dir():  # --data_root names the dataset's folder itself
+            raise UserError(f"--data_root {data_root} is {spec.name}'s own folder; give the folder that holds it: "
+                            f"--data_root {root.parent}")
         if not download:
             raise UserError(f"Dataset folder {folder} does not exist; run with --download to fetch {spec.name}, "
                             f"or point --data_root at the folder that holds {spec.folder}.")

@@ -31,7 +31,7 @@ class TrainConfig:
     grow: str = "both"  # ablation: grow both, only width, or only resolution
     init: str = "fresh"  # weight-inheritance rule for new channels (lib.GROWTH_RULES); fresh measured best
     budget: float | None = None  # fraction of the baseline's training time, in (0, 1); None = no budget
-    time_budget: str = ""  # wall-clock budget, e.g. "20m", "1h30m", "900s"; empty = none
+    time_budget: str = ""  # wall-clock budget, e.g. "20m", "1h30m", "900s" (a bare number is seconds); empty = none
     batch_size: int = 128  # images per optimizer step, summed over all processes
     lr: float = 0.2  # peak learning rate at this batch size (SGD, nesterov)
     momentum: float = 0.9  # SGD momentum (nesterov)

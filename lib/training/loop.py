@@ -78,9 +78,8 @@ class _Run:
     def train(self, t_start):
         cfg, info = self.cfg, self.info
         torch.manual_seed(cfg.seed), np.random.seed(cfg.seed % 2**32), random.seed(cfg.seed)
-        self.run_dir = prepare_run_dir(cfg, info.is_main)  # checked before the data loads, made after
+        self.run_dir = prepare_run_dir(cfg, info.is_main)  # checked before the data loads, made after the plan
         self._load_data()
-        create_run_dir(cfg, self.run_dir, info.is_main)
         self.stages = restrict_growth(parse_schedule(cfg.schedule), cfg.grow)
         self.sizes = stage_sizes(self.stages, cfg.width, self.spec.resolution)  # [(width, px)] per stage
         warmup_s = self._warm_up()  # before any clock: a fresh process's one-time cost, the same for every method
@@ -92,6 +91,7 @@ class _Run:
             self.doing = "calibrating the budget"
             timed = cfg.time_budget or (cfg.budget is not None and cfg.algo != "short")  # short counts steps
             state["plan"] = self._calibrate() if timed else None
+            create_run_dir(cfg, self.run_dir, info.is_main)  # once the plan fits: a refused budget leaves no folder
             self.model, self.optimizer = self._new_model(self.sizes[0][0])
             if info.is_main:
                 write_run_records(self.run_dir, dataclasses.asdict(cfg),

@@ -9,6 +9,7 @@ about its settings, so a comparison of methods should name it.
 import math
 
 CHANCE_MARGIN = 1.1  # an epoch's mean training loss above this x ln(classes) is a spike
+EARLY_EPOCHS = 3  # a spike that starts in these first epochs is the start's (the warm-up's learning rate)
 
 
 def chance_loss(num_classes):
@@ -29,7 +30,8 @@ def instability_warning(rows, num_classes, margin=CHANCE_MARGIN):
         return ""
     epoch, worst = max(bad, key=lambda e: e[1])
     epochs = ", ".join(str(e) for e, _ in bad)
+    fix = ("a longer --warmup_epochs, a lower --lr or --zero_init_residual steadies the start"
+           if bad[0][0] <= EARLY_EPOCHS else "a lower --lr steadies it")
     return (f"training loss above a uniform guess's (ln {num_classes} = {chance_loss(num_classes):.2f}) in epoch"
             f"{'s' if len(bad) > 1 else ''} {epochs}, {worst:.2f} at worst (epoch {epoch}): the run diverged for a "
-            f"while, and its accuracy reflects that as much as its settings; a longer --warmup_epochs, a lower --lr "
-            f"or --zero_init_residual steadies the start")
+            f"while, and its accuracy reflects that as much as its settings; {fix}")
