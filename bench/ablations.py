@@ -90,6 +90,8 @@ RECIPES = {
     "mild_fresh_reg0": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh", reg_start=0.0),
     # nearer convergence: more of the epochs at full size (60 %), growing regularisation
     "res3_full60_reg0": dict(algo="yes", schedule="1/0.5:0.2,1/0.75:0.2,1/1:0.6", reg_start=0.0),
+    # both levers that led the default at 100 CPU epochs: 60 % at full size and regularisation from half strength
+    "res3_full60_reg05": dict(algo="yes", schedule="1/0.5:0.2,1/0.75:0.2,1/1:0.6", reg_start=0.5),
     # budget-aware: above 0.45 of the baseline's time the 16 and 24 px stages keep the time they get at 0.45 and
     # every further second goes to full size (at or below 0.45 the same as res3_reg0)
     "res3_cap45_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, early_cap=0.45),

@@ -320,3 +320,14 @@ def test_gpu_recipe_script_refuses_bad_input_before_training(cifar_root, tmp_pat
     done = subprocess.run(["bash", os.path.join(REPO, "bench", "gpu_recipes.sh"), *args], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode != 0 and re.search(message, done.stderr), done.stderr
+
+
+def test_every_ablation_recipe_is_a_valid_run_and_spells_out_its_regularisation():
+    from lib.training.config import make_config, resolve_config
+
+    recipes = load_bench("ablations").RECIPES
+    for name, flags in recipes.items():
+        cfg = resolve_config(make_config(**flags, budget=0.5, num_epochs=30))  # refused here if a flag is wrong
+        assert cfg.algo == flags["algo"]
+        if flags["algo"] == "yes" and name != "default":  # a name keeps its meaning when the defaults move
+            assert "reg_start" in flags, name
