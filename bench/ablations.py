@@ -154,6 +154,7 @@ def main(argv=None):
                   eval_every=args.eval_every, quiet=True)
     metric = "val_acc" if args.val_split else "test_acc"  # what recipes are compared on
     runs = {n: {} for n in (["baseline"] if not args.no_baseline else []) + names}
+
     def flags_of(name):
         return dict(algo="no") if name == "baseline" else dict(RECIPES[name], budget=args.budget)
 

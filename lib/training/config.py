@@ -217,7 +217,8 @@ def check_config(cfg):
         check_shrink(cfg.growth_shrink)
     except ValueError:
         raise UserError(f"--growth_shrink {cfg.growth_shrink!r} must be a fraction in (0, 1]: the share of each "
-                        "trained weight kept at a growth (1 = all of it, e.g. 0.8 for a mild shrink and perturb)") from None
+                        "trained weight kept at a growth (1 = all of it, e.g. 0.8 for a mild shrink and perturb)"
+                        ) from None
     if (isinstance(cfg.early_cap, bool) or not isinstance(cfg.early_cap, (int, float))
             or not math.isfinite(cfg.early_cap) or not 0 <= cfg.early_cap < 1):
         raise UserError(f"--early_cap {cfg.early_cap!r} must be a fraction of the baseline's time in [0, 1) "
