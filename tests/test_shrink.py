@@ -54,7 +54,7 @@ def test_a_fresh_network_of_another_shape_is_refused():
 
 @pytest.mark.parametrize("seed", [0, 7, 2**63 - 1])
 def test_growth_seeds_are_generator_seeds_and_differ_by_draw(seed):
-    from lib.data.loader import growth_seed
+    from lib.growth.grow import growth_seed
     widen_seed, fresh_seed = growth_seed(seed, 2), growth_seed(seed, 2, offset=500)
     for s in (widen_seed, fresh_seed):
         assert 0 <= s < 2**63 - 1

@@ -9,12 +9,6 @@ def epoch_seed(seed, epoch, stream=0):
     return (seed * 1_000_003 + epoch * 7919 + stream * 104_729) % (2**63 - 1)
 
 
-def growth_seed(seed, k, offset=0):
-    """Seed for the draws at the growth to stage k (new channels: offset 0; shrink and perturb's fresh network:
-    offset 500): a torch.Generator seed for any --seed, the same on every process. A pure function."""
-    return (seed * 1000 + k + offset) % (2**63 - 1)
-
-
 class DeviceLoader:
     """Holds x (uint8 [N, C, H, W]) and y (int64 [N]) on `device`; yields (x_uint8, y) batches.
 

@@ -206,6 +206,12 @@ def _action(rule, out_key, in_key):
     return "; ".join(parts)
 
 
+def growth_seed(seed, k, offset=0):
+    """Seed for the draws at the growth to stage k (new channels: offset 0; shrink and perturb's fresh network:
+    offset 500): a torch.Generator seed for any --seed, the same on every process. A pure function."""
+    return (seed * 1000 + k + offset) % (2**63 - 1)
+
+
 def _check_args(model, width, rule, optimizer, seed):
     if not isinstance(model, ResNet):
         raise ValueError(f"can only widen lib.resnet18 models, got {type(model).__name__}")

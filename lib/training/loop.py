@@ -18,9 +18,9 @@ from .bnstats import plain_batches, recalibrate_bn
 from .checkpoint import CHECKPOINT_NAME, CheckpointWriter
 from .config import TrainConfig, make_config, resolve_config
 from ..errors import UserError
-from ..growth.grow import widen
+from ..growth.grow import growth_seed, widen
 from ..growth.shrink import shrink_perturb
-from ..data.loader import DeviceLoader, epoch_seed, growth_seed
+from ..data.loader import DeviceLoader, epoch_seed
 from ..growth.model import resnet18
 from ..records import append_jsonl, env_info, write_json
 from .rundir import (METRICS_NAME, SUMMARY_NAME, create_run_dir, data_digest, load_run_data, prepare_run_dir,
