@@ -113,7 +113,7 @@ def test_fashionmnist_bad_idx(tmp_path):
     with pytest.raises(UserError, match=r"t10k-labels-idx1-ubyte is not an idx file .*magic number 0x00000803"):
         load_dataset("fashionmnist", root)
     path.unlink()
-    with pytest.raises(UserError, match=r"Missing file .*t10k-labels-idx1-ubyte \(nor t10k-labels-idx1-ubyte.gz\)"):
+    with pytest.raises(UserError, match=r"Missing file .*t10k-labels-idx1-ubyte \(no t10k-labels-idx1-ubyte.gz either\)"):
         load_dataset("fashionmnist", root)
 
 
@@ -210,6 +210,17 @@ def test_tinyimagenet_bad_inputs(tmp_path):
     folder.joinpath("wnids.txt").write_text("".join(f"n{i:08d}\n" for i in range(201)))
     with pytest.raises(UserError, match=r"wnids\.txt lists 201 classes, expected 1 to 200"):
         load_dataset("tinyimagenet", root)
+
+
+@pytest.mark.parametrize("name, file", [("cifar10", "data_batch_5"), ("cifar100", "train"),
+                                        ("fashionmnist", "train-images-idx3-ubyte"), ("tinyimagenet", "wnids.txt")])
+def test_a_folder_in_a_files_place_is_named_as_such(name, file, tmp_path):
+    root = _fake(name, tmp_path)
+    path = root / DATASETS[name].folder / file
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(UserError, match=rf"^{re.escape(str(path))} is a folder, not a [a-z ]*file( \(no [-a-z0-9.]* either\))?; delete .*--download"):
+        load_dataset(name, root)
 
 
 def test_missing_folder_and_unknown_name(tmp_path):

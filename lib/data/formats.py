@@ -31,6 +31,13 @@ def _refetch_hint(folder):
     return f"delete {folder} and run again with --download, or put the official file there by hand"
 
 
+def absent(path, what="file"):
+    """Why `path` cannot be read as a file: missing, or something else (a folder) in its place."""
+    if path.exists():
+        return f"{path} is a {'folder' if path.is_dir() else 'special file'}, not a {what}"
+    return f"Missing {what} {path}"
+
+
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Unpickler that builds numpy arrays and plain containers only, never arbitrary objects."""
 
@@ -43,7 +50,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 def _load_cifar_pickle(path, folder):
     """One CIFAR batch file -> dict with str keys (the originals are Python 2 pickles; bytes keys also accepted)."""
     if not path.is_file():
-        raise UserError(f"Missing file {path}; {_refetch_hint(folder)}.")
+        raise UserError(f"{absent(path)}; {_refetch_hint(folder)}.")
     try:
         with open(path, "rb") as f:
             obj = _ArrayOnlyUnpickler(f, encoding="latin1").load()
@@ -100,7 +107,7 @@ def _read_idx_bytes(path, folder):
                 return f.read()
     except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a cut .gz gives EOFError
         raise UserError(f"Cannot read {path} or {gz} ({type(e).__name__}: {e}); {_refetch_hint(folder)}.") from None
-    raise UserError(f"Missing file {path} (nor {gz.name}); {_refetch_hint(folder)}.")
+    raise UserError(f"{absent(path)} (no {gz.name} either); {_refetch_hint(folder)}.")
 
 
 def _read_idx(path, ndim, folder):

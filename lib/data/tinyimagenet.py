@@ -11,6 +11,7 @@ from PIL import Image
 
 from ..errors import UserError
 from ..records import atomic_open
+from .formats import absent
 
 # Bump the version when the cached layout or decoding changes; old caches are then ignored.
 CACHE_NAME = ".cache_uint8_v1.npz"
@@ -26,7 +27,7 @@ def _refetch_hint(folder):
 
 def _read_text(path, folder, what):
     if not path.is_file():
-        raise UserError(f"Missing {what} file {path}; {_refetch_hint(folder)}.")
+        raise UserError(f"{absent(path, what + ' file')}; {_refetch_hint(folder)}.")
     return path.read_text(encoding="utf-8", errors="replace")
 
 
