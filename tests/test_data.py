@@ -238,6 +238,14 @@ def test_data_root_at_the_dataset_folder_itself_names_its_parent(tmp_path):
         load_dataset("cifar10", inner)
 
 
+@pytest.mark.parametrize("inner, part", [("FashionMNIST/raw", ""), ("FashionMNIST", "part of ")])
+def test_data_root_inside_fashionmnists_two_level_folder_names_its_holder(inner, part, tmp_path):
+    root = _fake("fashionmnist", tmp_path)
+    with pytest.raises(UserError, match=rf"is {part}fashionmnist's own folder; give the folder that holds it: "
+                                        rf"--data_root {re.escape(str(root))}$"):
+        load_dataset("fashionmnist", root / inner)
+
+
 def test_download_failure_is_a_user_error(tmp_path, monkeypatch):
     import torchvision.datasets
     import torchvision.datasets.utils

@@ -97,18 +97,29 @@ def _check_split(x, y, spec, folder, split):
                         f"for {spec.name}; the files are corrupted or belong to another dataset.")
 
 
+def _holder_of(root, dataset_folder):
+    """(the folder that holds dataset_folder, whether root is only a part of it) when root is dataset_folder or
+    one of its leading parts (FashionMNIST of FashionMNIST/raw) and the dataset is there; (None, False) otherwise."""
+    parts = Path(dataset_folder).parts
+    for k in range(len(parts), 0, -1):
+        if root.parts[-k:] == parts[:k] and (root.parents[k - 1] / dataset_folder).is_dir():
+            return root.parents[k - 1], k < len(parts)
+    return None, False
+
+
 def load_dataset(name, data_root, download=False):
     """Read a whole dataset from data_root/spec.folder (downloading it first if asked and missing) -> DataSplits."""
     spec = get_spec(name)
-    folder = Path(data_root).expanduser() / spec.folder
+    root = Path(data_root).expanduser()
+    folder = root / spec.folder
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder} is a file, not the dataset's folder; move it aside and put {spec.name}'s folder "
                         f"there (or run with --download), or point --data_root elsewhere.")
     if not folder.is_dir():
-        root = Path(data_root).expanduser()
-        if root.name == spec.folder and root.is_dir():  # --data_root names the dataset's folder itself
-            raise UserError(f"--data_root {data_root} is {spec.name}'s own folder; give the folder that holds it: "
-                            f"--data_root {root.parent}")
+        holder, part = _holder_of(root, spec.folder)
+        if holder is not None:  # --data_root names the dataset's folder itself (or, for FashionMNIST/raw, a part)
+            raise UserError(f"--data_root {data_root} is {'part of ' if part else ''}{spec.name}'s own folder; "
+                            f"give the folder that holds it: --data_root {holder}")
         if not download:
             raise UserError(f"Dataset folder {folder} does not exist; run with --download to fetch {spec.name}, "
                             f"or point --data_root at the folder that holds {spec.folder}.")
