@@ -43,6 +43,7 @@ class TrainConfig:
     lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
     reg_start: float = 0.0  # crop padding and label smoothing of the first stage, as a fraction of the full ones, rising with resolution to full (EfficientNetV2); 1 = constant
     early_cap: float = 0.0  # budgets above this fraction of the baseline's time give the stages before the last no more time than they get at it; every further second goes to the last (full-size) stage (low resolution has done its work by then); 0 = the schedule's shares at every budget
+    stage_patience: int = 0  # epochs a stage before the last may go without a loss 1 per cent lower at the next stage's resolution (scored on fixed training images) before it ends early, its time going to the later stages in their planned proportions; 0 = every stage lasts as planned
     stage_batch: str = "fixed"  # fixed: every stage steps on --batch_size images; pixels: a low-resolution stage steps on m whole batches holding a full-size step's pixels (m = 4 at half resolution); auto: pixels where calibration measures it faster per image
     stage_batch_lr: str = "none"  # learning rate of a stage stepping on m batches: none: lr (best on validation); sqrt: lr x sqrt(m); linear: lr x m
     bn_recal: int = 0  # batches to re-estimate BN running statistics on after each resolution change; 0 = none
@@ -131,6 +132,7 @@ def resolve_config(cfg):
     return dataclasses.replace(cfg, exp_name=cfg.resolved_exp_name(), schedule=format_schedule(parse_schedule(schedule)),
                                reg_start=cfg.reg_start if progressive else 1.0,  # one size: regularised alike
                                early_cap=cfg.early_cap if progressive else 0.0,  # and no early stages
+                               stage_patience=cfg.stage_patience if progressive else 0,  # to end early
                                growth_shrink=cfg.growth_shrink if progressive else 1.0,  # and no growth
                                stage_batch=cfg.stage_batch if progressive else "fixed")  # and one batch size
 
@@ -193,7 +195,7 @@ def check_config(cfg):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise UserError(f"--{name} must be a positive whole number, got {v!r}")
-    for name in ("train_subset", "test_subset", "val_split", "bn_recal", "seed"):
+    for name in ("train_subset", "test_subset", "val_split", "bn_recal", "seed", "stage_patience"):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise UserError(f"--{name} must be a whole number >= 0, got {v!r}")

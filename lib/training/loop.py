@@ -28,8 +28,9 @@ from .rundir import (METRICS_NAME, SUMMARY_NAME, create_run_dir, data_digest, lo
 from .budget import warm_up
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
-from .schedule import (batch_lr_factor, lr_at, parse_schedule, reg_scale, restrict_growth, stage_batch_multiples,
-                       stage_sizes)
+from .probe import probe_images, probe_loss, probe_targets, stage_has_stalled
+from .schedule import (batch_lr_factor, cut_stage, lr_at, parse_schedule, reg_scale, restrict_growth,
+                       stage_batch_multiples, stage_sizes)
 from .step import (FiniteCheck, QueueBound, StageStep, diverged_fix, make_optimizer, match_state_layout, memory_error,
                    precision_for)
 from .clock import TrainClock, wait_for
@@ -101,6 +102,8 @@ class _Run:
         groups = (state["plan"] or {}).get("batch_multiples") or stage_batch_multiples(
             cfg.stage_batch, self.sizes, self.spec.resolution, spe)
         sched = progress_plan(cfg, self.stages, spe, state["plan"])  # stage bounds, warm-ups, total steps
+        sched["bounds"] = state["bounds"] or sched["bounds"]  # as a stage that ended early (--stage_patience) left them
+        self.sched, self.probe = sched, None
         clock = TrainClock(state["spent_s"], sched["total_steps"], sched["budget_s"], info, self.device)
         finite, bound = FiniteCheck(self.device, NAN_CHECK_EVERY[self.device.type]), QueueBound(self.device)
         self.compiled_before = compilations() if cfg.compile else 0  # the counter is per process, not per run
@@ -123,7 +126,7 @@ class _Run:
                 p = clock.progress(state["step"])
             lr_scale = batch_lr_factor(group, cfg.stage_batch_lr)  # the step's batch is group x --batch_size
             self.doing = f"training at width {width}, {res} px, {group * cfg.batch_size} images per step"
-            while p < sched["bounds"][k]:
+            while p < self.sched["bounds"][k]:
                 i, xb, yb = epoch["next"]
                 lr = lr_scale * lr_at(p, cfg.lr, sched["warmup_frac"], self._last_growth(), sched["rewarm_fracs"][k],
                                       (sched["bounds"][k - 1] if k else 0.0, sched["bounds"][k]) if cfg.lr_restart
@@ -316,6 +319,7 @@ class _Run:
 
     def _end_epoch(self, epoch, clock, p):
         state, info = self.state, self.info
+        probed = self._probe_stage(p)  # before the clock stops: the method's own decision costs the run's time
         clock.stop()
         stats = dist.all_reduce_sum(torch.stack([epoch["loss_sum"].double(), epoch["correct"].double(),
                                                  torch.tensor(float(epoch["seen"]), dtype=torch.float64,
@@ -336,6 +340,8 @@ class _Run:
                    epoch_train_s=epoch_s, elapsed_train_s=clock.seconds(),
                    images_per_s=stats[2].item() / max(epoch_s, 1e-9), eval_s=time.perf_counter() - t_eval,
                    progress=min(1.0, p), val_loss=val_loss, val_acc=val_acc)
+        if probed:
+            row["probe_loss"], row["probe_acc"] = probed  # at the next stage's resolution
         if self.cfg.compile:
             row["compilations"] = compilations() - self.compiled_before  # graphs so far: one per stage is the goal
         if not np.isfinite(row["train_loss"]):
@@ -349,6 +355,27 @@ class _Run:
                 print(f"epoch {row['epoch']:>3} stage {row['stage']} w{row['width']}@{row['resolution']}px "
                       f"loss {row['train_loss']:.3f}{test} {epoch_s:.1f}s", flush=True)
         self._checkpoint(epoch=epoch["index"] + 1, batch=0, epoch_state=None, clock=clock)
+
+    def _probe_stage(self, p):
+        """With --stage_patience: score the network at the next stage's resolution, and end this stage now (its
+        time going to the later stages) once that score has stalled. (loss, accuracy %) of the probe, or None
+        where there is no probe: no patience, the last stage, or a next stage at the same resolution."""
+        cfg, state, k = self.cfg, self.state, self.state["stage"]
+        if not cfg.stage_patience or k == len(self.sizes) - 1 or self.sizes[k + 1][1] == self.sizes[k][1]:
+            return None
+        self.doing = f"scoring the network at {self.sizes[k + 1][1]} px"
+        if self.probe is None or self.probe[0] != k:  # the same images every epoch, at the next stage's resolution
+            self.probe = (k, probe_images(self.loader, self.spec, self.sizes[k + 1][1], self.fmt),
+                          probe_targets(self.loader))
+        loss, acc = probe_loss(self.model, self.probe[1], self.probe[2], self.amp)
+        state["probe"].append(dict(stage=k + 1, progress=p, loss=loss, acc=acc))
+        losses = [r["loss"] for r in state["probe"] if r["stage"] == k + 1]
+        stalled = dist.broadcast_object(stage_has_stalled(losses, cfg.stage_patience), self.info)
+        planned = self.sched["bounds"][k]
+        if stalled and p < planned:
+            self.sched["bounds"] = state["bounds"] = cut_stage(self.sched["bounds"], k, p)
+            state["cuts"].append(dict(stage=k + 1, progress=p, planned_end=planned))
+        return loss, acc
 
     def _checkpoint(self, epoch, batch, epoch_state, clock):
         """Whole training state; mid-epoch (at a growth) with every rank's own running totals and RNG."""

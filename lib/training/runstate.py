@@ -102,7 +102,7 @@ def new_state(n_stages):
     """The loop's position and records, as checkpointed (plain values only)."""
     return dict(epoch=0, batch=0, step=0, spent_s=0.0, epoch_start_s=0.0, stage=0, stage_start_s=0.0, rows=[],
                 growth=[], stage_s=[0.0] * n_stages, stage_images=[0] * n_stages, capture_s=[0.0] * n_stages,
-                plan=None, partial=None, checkpoint_epoch=None, data_sha1=None)
+                plan=None, partial=None, checkpoint_epoch=None, data_sha1=None, bounds=None, probe=[], cuts=[])
 
 
 def progress_plan(cfg, stages, steps_per_epoch, plan):
@@ -192,7 +192,7 @@ def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_tr
                train_time_s=train_s, total_time_s=total_s, epochs=len(rows),
                epochs_equivalent=sum(state["stage_images"]) / n_train, final_width=rows[-1]["width"] if rows else None,
                final_resolution=rows[-1]["resolution"] if rows else None, train_flops=sum(p["train_flops"] for p in per_stage),
-               stages=per_stage, growth=state["growth"], plan=plan, world_size=info.world_size,
+               stages=per_stage, growth=state["growth"], stage_cuts=state["cuts"], plan=plan, world_size=info.world_size,
                device=str(device), num_epochs=cfg.num_epochs, width=cfg.width,
                compilations=state["rows"][-1].get("compilations") if cfg.compile and rows else None,
                data_sha1=state["data_sha1"], num_classes=spec.num_classes, warnings=[])

@@ -168,6 +168,20 @@ def epochs_to_progress(epochs, stage_epochs, stage_lengths):
     return 1.0
 
 
+def cut_stage(bounds, k, progress):
+    """Stage bounds with stage k ended at `progress` (before its planned end), the rest of training shared by the
+    later stages in their planned proportions: a stage that stops paying gives its time to those after it."""
+    if not 0 <= k < len(bounds) - 1:
+        raise ValueError(f"only a stage before the last can end early; got stage {k} of {len(bounds)}")
+    start, end = bounds[k - 1] if k else 0.0, bounds[k]
+    if not start <= progress <= end:
+        raise ValueError(f"stage {k} runs from {start} to {end}; it cannot end at {progress}")
+    stretch = (1.0 - progress) / (1.0 - end)  # > 1: the later stages' spans grow alike
+    out = list(bounds[:k]) + [progress] + [progress + (b - end) * stretch for b in bounds[k + 1:]]
+    out[-1] = 1.0
+    return out
+
+
 def stage_at(bounds, progress):
     """Index of the stage active at progress in [0, 1], given stage_bounds."""
     for i, b in enumerate(bounds):
