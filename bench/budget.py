@@ -31,7 +31,7 @@ from lib.training.stability import instability_warning  # noqa: E402
 
 ARMS = ("no", "yes", "short")
 # the progressive arm's; None = the library's default
-RECIPE_FLAGS = ("reg_start", "early_cap", "growth_shrink", "stage_batch", "stage_batch_lr")
+RECIPE_FLAGS = ("reg_start", "early_cap", "stage_patience", "growth_shrink", "stage_batch", "stage_batch_lr")
 
 
 def parse_args(argv=None):
@@ -60,6 +60,9 @@ def add_run_arguments(p, val_help):
     p.add_argument("--early_cap", type=float, default=None,
                    help="progressive arm's cap on its early stages' time, as a fraction of the baseline's (above it "
                         "every further second goes to full size); None: the library's default")
+    p.add_argument("--stage_patience", type=int, default=None,
+                   help="progressive arm's epochs an early stage may go without a 1 per cent lower loss at the next "
+                        "resolution before it ends early; None: the library's default")
     p.add_argument("--growth_shrink", type=float, default=None,
                    help="progressive arm's share of each weight kept at a growth, the rest a fresh initialisation's "
                         "(shrink and perturb); None: the library's default")

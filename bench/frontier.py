@@ -5,8 +5,8 @@
         --batch_size 512 --lr 0.4 --seeds 0,1,2
 
 Trains the full-size baseline once per seed and, per budget and seed, the default progressive recipe (--algo yes
-with the library's defaults, unless --schedule, --grow, --init, --reg_start, --early_cap, --growth_shrink,
---stage_batch or --stage_batch_lr are given) and the equal-time short baseline (--algo short: full size, budget x
+with the library's defaults, unless --schedule, --grow, --init, --reg_start, --early_cap, --stage_patience,
+--growth_shrink, --stage_batch or --stage_batch_lr are given) and the equal-time short baseline (--algo short: full size, budget x
 the epochs, the learning rate decayed to zero at the budget). Runs go to
 <out_dir>/<tag>/no_s<seed> and <out_dir>/<tag>/b<budget>/{yes,short}_s<seed>; a finished run there with the
 same settings is reused, so running the command again only trains what is missing. With --match_time each
