@@ -61,7 +61,7 @@ def test_the_probe_changes_neither_weights_nor_bn_statistics():
     model.eval()
     before = weights_digest(model)
     x, y = torch.randn(16, 3, 24, 24), torch.randint(0, 10, (16,))
-    loss, acc = probe_loss(model, [x, x[:8]], [y, y[:8]], contextlib.nullcontext)
+    loss, acc = probe_loss(model, [(x, y), (x[:8], y[:8])], contextlib.nullcontext)
     assert weights_digest(model) == before and not model.training
     assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert loss > 0 and 0 <= acc <= 100

@@ -32,7 +32,8 @@ def recalibrate_bn(model, batches):
 
 
 def plain_batches(loader, spec, resolution, fmt, n, seed):
-    """Up to n seeded random training batches, unaugmented, at `resolution`: [B, C, res, res] each."""
+    """Up to n seeded random training batches, unaugmented, at `resolution`: (x [B, C, res, res], labels [B]) each."""
     order = torch.randperm(len(loader.y), generator=torch.Generator().manual_seed(seed))[:n * loader.per_rank]
     for chunk in order.to(loader.x.device).split(loader.per_rank):
-        yield augment_batch(loader.x[chunk], spec, resolution, None, train=False).contiguous(memory_format=fmt)
+        yield (augment_batch(loader.x[chunk], spec, resolution, None, train=False).contiguous(memory_format=fmt),
+               loader.y[chunk])

@@ -28,7 +28,7 @@ from .rundir import (METRICS_NAME, SUMMARY_NAME, create_run_dir, data_digest, lo
 from .budget import warm_up
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
-from .probe import probe_images, probe_loss, probe_targets, stage_has_stalled
+from .probe import probe_batches, probe_loss, stage_has_stalled
 from .schedule import (batch_lr_factor, cut_stage, lr_at, parse_schedule, reg_scale, restrict_growth,
                        stage_batch_multiples, stage_sizes)
 from .step import (FiniteCheck, QueueBound, StageStep, diverged_fix, make_optimizer, match_state_layout, memory_error,
@@ -126,7 +126,7 @@ class _Run:
                 p = clock.progress(state["step"])
             lr_scale = batch_lr_factor(group, cfg.stage_batch_lr)  # the step's batch is group x --batch_size
             self.doing = f"training at width {width}, {res} px, {group * cfg.batch_size} images per step"
-            while p < self.sched["bounds"][k]:
+            while p < sched["bounds"][k]:  # the same dict as self.sched: an early end shows here
                 i, xb, yb = epoch["next"]
                 lr = lr_scale * lr_at(p, cfg.lr, sched["warmup_frac"], self._last_growth(), sched["rewarm_fracs"][k],
                                       (sched["bounds"][k - 1] if k else 0.0, sched["bounds"][k]) if cfg.lr_restart
@@ -281,8 +281,8 @@ class _Run:
             return 0
         self.doing = f"re-estimating BN statistics at {res} px"
         with self.amp():
-            return recalibrate_bn(self.model, plain_batches(self.loader, self.spec, res, self.fmt, cfg.bn_recal,
-                                                             epoch_seed(cfg.seed, k, 99)))
+            batches = plain_batches(self.loader, self.spec, res, self.fmt, cfg.bn_recal, epoch_seed(cfg.seed, k, 99))
+            return recalibrate_bn(self.model, (x for x, _ in batches))
 
     def _advance(self, epoch, nxt, clock, p):
         """The epoch that trains `nxt` (epoch index, (i, x, y)): this one, or a new one once this one is done.
@@ -365,9 +365,8 @@ class _Run:
             return None
         self.doing = f"scoring the network at {self.sizes[k + 1][1]} px"
         if self.probe is None or self.probe[0] != k:  # the same images every epoch, at the next stage's resolution
-            self.probe = (k, probe_images(self.loader, self.spec, self.sizes[k + 1][1], self.fmt),
-                          probe_targets(self.loader))
-        loss, acc = probe_loss(self.model, self.probe[1], self.probe[2], self.amp)
+            self.probe = (k, probe_batches(self.loader, self.spec, self.sizes[k + 1][1], self.fmt))
+        loss, acc = probe_loss(self.model, self.probe[1], self.amp)
         state["probe"].append(dict(stage=k + 1, progress=p, loss=loss, acc=acc))
         losses = [r["loss"] for r in state["probe"] if r["stage"] == k + 1]
         stalled = dist.broadcast_object(stage_has_stalled(losses, cfg.stage_patience), self.info)

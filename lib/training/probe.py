@@ -10,15 +10,15 @@ PROBE_SEED = 7  # which images: a fixed draw, the same for every run of a datase
 MIN_GAIN = 0.01  # a probe loss counts as better only when it is at least 1 % below the stage's best so far
 
 
-def probe_images(loader, spec, resolution, fmt):
-    """The probe's batches at `resolution`: PROBE_IMAGES fixed, unaugmented training images, [B, C, res, res] each."""
+def probe_batches(loader, spec, resolution, fmt):
+    """The probe at `resolution`: PROBE_IMAGES fixed, unaugmented training images, as (x [B, C, res, res], labels)."""
     n = max(1, min(PROBE_IMAGES, len(loader.y)) // loader.per_rank)
     return list(plain_batches(loader, spec, resolution, fmt, n, PROBE_SEED))
 
 
-def probe_loss(model, batches, targets, amp):
-    """(mean cross-entropy, accuracy %) of `model` on the probe, BN on each batch's own statistics (as the next
-    stage's first steps see it), its running statistics and the weights untouched."""
+def probe_loss(model, batches, amp):
+    """(mean cross-entropy, accuracy %) of `model` on the probe's (x, labels) batches, BN on each batch's own
+    statistics (as the next stage's first steps see it), its running statistics and the weights untouched."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None) for m in bns]
     was_training = model.training
@@ -28,11 +28,11 @@ def probe_loss(model, batches, targets, amp):
             m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
         model.train()
         with torch.no_grad():
-            for x, y in zip(batches, targets):
+            for x, y in batches:
                 with amp():
                     out = model(x).float()  # [B, classes]
-                loss_sum += nn.functional.cross_entropy(out, y, reduction="sum").item()
-                correct += (out.argmax(1) == y).sum().item()
+                loss_sum += nn.functional.cross_entropy(out, y, reduction="sum").double()  # on the device: one sync
+                correct += (out.argmax(1) == y).sum()
                 count += len(y)
     finally:
         for m, (momentum, tracked) in zip(bns, saved):
@@ -40,14 +40,7 @@ def probe_loss(model, batches, targets, amp):
             if tracked is not None:
                 m.num_batches_tracked.copy_(tracked)
         model.train(was_training)
-    return loss_sum / count, 100.0 * correct / count
-
-
-def probe_targets(loader):
-    """The labels of probe_images' batches, in the same order."""
-    n = max(1, min(PROBE_IMAGES, len(loader.y)) // loader.per_rank)
-    order = torch.randperm(len(loader.y), generator=torch.Generator().manual_seed(PROBE_SEED))[:n * loader.per_rank]
-    return list(loader.y[order.to(loader.y.device)].split(loader.per_rank))
+    return float(loss_sum) / count, 100.0 * float(correct) / count
 
 
 def stage_has_stalled(losses, patience, min_gain=MIN_GAIN):
