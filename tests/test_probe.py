@@ -94,10 +94,13 @@ def test_a_stage_whose_probe_stalls_ends_early_and_the_last_stage_gets_its_time(
     assert [r["resolution"] for r in rows] == [16, 16] + [32] * 8
     assert [r.get("probe_loss") is not None for r in rows] == [True, True] + [False] * 8  # only where it decides
     assert summary["growth"][0]["progress"] == pytest.approx(0.2)
+    probed = [r for r in rows if "probe_s" in r]  # its seconds are counted inside the epoch's training seconds
+    assert len(probed) == 2 and all(0 < r["probe_s"] < r["epoch_train_s"] for r in probed)
+    assert summary["probe_s"] == pytest.approx(sum(r["probe_s"] for r in probed))
     n = summary["stages"][0]["images"] + summary["stages"][1]["images"]
     assert summary["stages"][1]["images"] == 4 * summary["stages"][0]["images"] and n > 0
     plain = train(**kw, exp_name="plain")  # without patience the plan holds
-    assert plain["stage_cuts"] == [] and plain["growth"][0]["progress"] == pytest.approx(0.5)
+    assert plain["stage_cuts"] == [] and plain["probe_s"] == 0 and plain["growth"][0]["progress"] == pytest.approx(0.5)
     assert all("probe_loss" not in r for r in read_jsonl(os.path.join(kw["out_dir"], "plain", "metrics.jsonl")))
 
 

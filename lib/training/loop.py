@@ -341,7 +341,8 @@ class _Run:
                    images_per_s=stats[2].item() / max(epoch_s, 1e-9), eval_s=time.perf_counter() - t_eval,
                    progress=min(1.0, p), val_loss=val_loss, val_acc=val_acc)
         if probed:
-            row["probe_loss"], row["probe_acc"] = probed  # at the next stage's resolution
+            row["probe_loss"], row["probe_acc"], row["probe_s"] = probed  # at the next stage's resolution; its
+            # seconds are part of epoch_train_s
         if self.cfg.compile:
             row["compilations"] = compilations() - self.compiled_before  # graphs so far: one per stage is the goal
         if not np.isfinite(row["train_loss"]):
@@ -358,23 +359,25 @@ class _Run:
 
     def _probe_stage(self, p):
         """With --stage_patience: score the network at the next stage's resolution, and end this stage now (its
-        time going to the later stages) once that score has stalled. (loss, accuracy %) of the probe, or None
-        where there is no probe: no patience, the last stage, or a next stage at the same resolution."""
+        time going to the later stages) once that score has stalled. (loss, accuracy %, seconds) of the probe, or
+        None where there is no probe: no patience, the last stage, or a next stage at the same resolution."""
         cfg, state, k = self.cfg, self.state, self.state["stage"]
         if not cfg.stage_patience or k == len(self.sizes) - 1 or self.sizes[k + 1][1] == self.sizes[k][1]:
             return None
         self.doing = f"scoring the network at {self.sizes[k + 1][1]} px"
+        t0 = time.perf_counter()
         if self.probe is None or self.probe[0] != k:  # the same images every epoch, at the next stage's resolution
             self.probe = (k, probe_batches(self.loader, self.spec, self.sizes[k + 1][1], self.fmt))
-        loss, acc = probe_loss(self.model, self.probe[1], self.amp)
-        state["probe"].append(dict(stage=k + 1, progress=p, loss=loss, acc=acc))
+        loss, acc = probe_loss(self.model, self.probe[1], self.amp)  # returns floats: the device has finished
+        seconds = time.perf_counter() - t0
+        state["probe"].append(dict(stage=k + 1, progress=p, loss=loss, acc=acc, seconds=seconds))
         losses = [r["loss"] for r in state["probe"] if r["stage"] == k + 1]
         stalled = dist.broadcast_object(stage_has_stalled(losses, cfg.stage_patience), self.info)
         planned = self.sched["bounds"][k]
         if stalled and p < planned:
             self.sched["bounds"] = state["bounds"] = cut_stage(self.sched["bounds"], k, p)
             state["cuts"].append(dict(stage=k + 1, progress=p, planned_end=planned))
-        return loss, acc
+        return loss, acc, seconds
 
     def _checkpoint(self, epoch, batch, epoch_state, clock):
         """Whole training state; mid-epoch (at a growth) with every rank's own running totals and RNG."""

@@ -192,7 +192,8 @@ def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_tr
                train_time_s=train_s, total_time_s=total_s, epochs=len(rows),
                epochs_equivalent=sum(state["stage_images"]) / n_train, final_width=rows[-1]["width"] if rows else None,
                final_resolution=rows[-1]["resolution"] if rows else None, train_flops=sum(p["train_flops"] for p in per_stage),
-               stages=per_stage, growth=state["growth"], stage_cuts=state["cuts"], plan=plan, world_size=info.world_size,
+               stages=per_stage, growth=state["growth"], stage_cuts=state["cuts"],
+               probe_s=sum(r.get("seconds", 0.0) for r in state["probe"]), plan=plan, world_size=info.world_size,
                device=str(device), num_epochs=cfg.num_epochs, width=cfg.width,
                compilations=state["rows"][-1].get("compilations") if cfg.compile and rows else None,
                data_sha1=state["data_sha1"], num_classes=spec.num_classes, warnings=[])
