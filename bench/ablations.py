@@ -107,6 +107,18 @@ RECIPES = {
 }
 
 
+def same_run_as(name, names, budget):
+    """The recipe among `names` whose run `name`'s would be at `budget`, so that it need not train again: one
+    whose --early_cap does not bind there (budget <= cap: the schedule's shares hold) is the same recipe without
+    the cap. None where it trains a run of its own."""
+    flags = RECIPES[name]
+    if not flags.get("early_cap") or budget > flags["early_cap"]:
+        return None
+    uncapped = {k: v for k, v in flags.items() if k != "early_cap"}
+    return next((n for n in names if n != name and not RECIPES[n].get("early_cap")
+                 and {k: v for k, v in RECIPES[n].items() if k != "early_cap"} == uncapped), None)
+
+
 def pm(mean_std, fmt="{:.2f}"):
     """'mean ± std' of a (mean, std) pair; '–' where there is nothing to compare with (no baseline, no short)."""
     mean, std = mean_std
@@ -163,12 +175,21 @@ def main(argv=None):
     def flags_of(name):
         return dict(algo="no") if name == "baseline" else dict(RECIPES[name], budget=args.budget)
 
+    same = {n: same_run_as(n, names, args.budget) for n in names}
+    same = {n: other for n, other in same.items() if other}  # recipe -> the recipe whose runs are its runs here
+    order = [n for n in runs if n not in same] + list(same)  # those first, so their runs exist when shared
+
     try:
         check_settings(dict(shared, **flags_of(name), seed=seed, exp_name=f"{name}_s{seed}")
                        for seed in seeds for name in runs)
         with result_folder(folder):
             for seed in seeds:
-                for name in runs:
+                for name in order:
+                    if name in same:
+                        runs[name][seed] = runs[same[name]][seed]
+                        print(f"seed {seed} {name:>14}: the run of {same[name]} (its early_cap does not bind at "
+                              f"budget {args.budget:g})", flush=True)
+                        continue
                     flags = flags_of(name)
                     if flags["algo"] == "yes" and seed in runs.get("baseline", {}) and not args.calibrated:
                         # every arm gets exactly the same seconds, so planner noise cannot favour one recipe
@@ -216,7 +237,9 @@ def main(argv=None):
                                        for k, s in by_seed.items())
     warnings += unstable_start_warnings((f"seed {k} {name}", os.path.join(folder, "runs", f"{name}_s{k}"), s)
                                         for name, by_seed in runs.items() for k, s in by_seed.items())
-    text = header + ("\n\n" + args.note if args.note else "") + "\n\n" + "\n".join(lines) + "\n"
+    shared_note = "".join(f"\n\n{n}'s row is the runs of {other}: at budget {args.budget:g} its early_cap "
+                          f"({RECIPES[n]['early_cap']:g}) does not bind, so its plan is the same" for n, other in same.items())
+    text = header + ("\n\n" + args.note if args.note else "") + shared_note + "\n\n" + "\n".join(lines) + "\n"
     print(text)
     write_text(os.path.join(folder, "table.md"), text + report_warnings(warnings))
     write_text(os.path.join(folder, "results.json"),

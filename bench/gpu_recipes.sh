@@ -14,7 +14,7 @@
 # stages keep their share of a large budget (pat2: an early stage ends once its loss at the next resolution
 # stalls for 2 epochs; cap30: the early stages keep the time they get at 0.3; full60: 60 % of the epochs at
 # full size). Committed run folders are reused, so short and the default (five seeds at every budget) do not
-# train again.
+# train again, and cap30 at 0.3, where its cap does not bind, shares the default's runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: bash bench/gpu_recipes.sh DATA_ROOT [SECONDS] [BUDGETS] [RECIPES] [SEEDS] [START: steady or plain]"

@@ -331,3 +331,14 @@ def test_every_ablation_recipe_is_a_valid_run_and_spells_out_its_regularisation(
         assert cfg.algo == flags["algo"]
         if flags["algo"] == "yes" and name != "default":  # a name keeps its meaning when the defaults move
             assert "reg_start" in flags, name
+
+
+def test_a_capped_recipe_shares_the_uncapped_runs_where_its_cap_does_not_bind():
+    bench = load_bench("ablations")
+    names = ["short", "res3_reg0", "res3_cap30_reg0", "res3_cap45_reg0", "res3_full60_reg0"]
+    assert {n: bench.same_run_as(n, names, 0.3) for n in names} == dict(
+        short=None, res3_reg0=None, res3_cap30_reg0="res3_reg0", res3_cap45_reg0="res3_reg0", res3_full60_reg0=None)
+    assert bench.same_run_as("res3_cap30_reg0", names, 0.45) is None  # above the cap it is its own plan
+    assert bench.same_run_as("res3_cap45_reg0", names, 0.45) == "res3_reg0"  # at the cap the shares still hold
+    assert bench.same_run_as("res3_cap30_reg0", ["short", "res3_cap30_reg0"], 0.3) is None  # nothing to share with
+    assert bench.same_run_as("res3_cap30_reg0", ["res3_reg05", "res3_cap30_reg0"], 0.3) is None  # other flags
