@@ -100,6 +100,8 @@ RECIPES = {
     # stage length from learning progress: an early stage ends once its loss at the next resolution (a probe of
     # fixed training images) has gone 2 epochs without a 1 % gain; its time goes to the later stages
     "res3_pat2_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_patience=2),
+    # the probe's cost alone: scored after every early epoch, with a patience no stage lasts, so none ends early
+    "res3_probe_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_patience=1000),
     # against a warm start's generalisation gap (Ash & Adams 2020): at each growth every weight keeps 80 % of
     # itself and takes 20 % of a fresh initialisation's (shrink and perturb)
     "res3_reg0_sp08": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, growth_shrink=0.8),
