@@ -121,6 +121,16 @@ def same_run_as(name, names, budget):
                  and {k: v for k, v in RECIPES[n].items() if k != "early_cap"} == uncapped), None)
 
 
+def shared_runs(names, budget, by_fraction):
+    """recipe -> the listed recipe whose runs are its runs at `budget` (same_run_as), where arms plan from the
+    budget fraction (by_fraction: --calibrated or --no_baseline). Given a baseline's measured seconds instead,
+    the budget follows the measured baseline and the cap the predicted one, so a cap at the budget may bind:
+    nothing is shared then."""
+    if not by_fraction:
+        return {}
+    return {n: other for n in names if (other := same_run_as(n, names, budget))}
+
+
 def pm(mean_std, fmt="{:.2f}"):
     """'mean ± std' of a (mean, std) pair; '–' where there is nothing to compare with (no baseline, no short)."""
     mean, std = mean_std
@@ -177,8 +187,7 @@ def main(argv=None):
     def flags_of(name):
         return dict(algo="no") if name == "baseline" else dict(RECIPES[name], budget=args.budget)
 
-    same = {n: same_run_as(n, names, args.budget) for n in names}
-    same = {n: other for n, other in same.items() if other}  # recipe -> the recipe whose runs are its runs here
+    same = shared_runs(names, args.budget, args.calibrated or args.no_baseline)
     order = [n for n in runs if n not in same] + list(same)  # those first, so their runs exist when shared
 
     try:

@@ -342,3 +342,6 @@ def test_a_capped_recipe_shares_the_uncapped_runs_where_its_cap_does_not_bind():
     assert bench.same_run_as("res3_cap45_reg0", names, 0.45) == "res3_reg0"  # at the cap the shares still hold
     assert bench.same_run_as("res3_cap30_reg0", ["short", "res3_cap30_reg0"], 0.3) is None  # nothing to share with
     assert bench.same_run_as("res3_cap30_reg0", ["res3_reg05", "res3_cap30_reg0"], 0.3) is None  # other flags
+    # only where arms plan from the budget fraction; with a baseline's measured seconds each arm trains
+    assert bench.shared_runs(names, 0.3, True) == dict(res3_cap30_reg0="res3_reg0", res3_cap45_reg0="res3_reg0")
+    assert bench.shared_runs(names, 0.3, False) == {}
