@@ -97,6 +97,9 @@ RECIPES = {
     "res3_cap45_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, early_cap=0.45),
     # the same with the cap at 0.3: above 0.3 the 16 and 24 px stages keep the time they get at 0.3
     "res3_cap30_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, early_cap=0.3),
+    # width growth with the budget-aware cap: above 0.3 the narrow, small stages keep the time they get at 0.3
+    "both3_fresh_cap30_reg0": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh",
+                                   reg_start=0.0, early_cap=0.3),
     # stage length from learning progress: an early stage ends once its loss at the next resolution (a probe of
     # fixed training images) has gone 2 epochs without a 1 % gain; its time goes to the later stages
     "res3_pat2_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_patience=2),
