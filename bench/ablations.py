@@ -29,69 +29,70 @@ from lib.records import write_text  # noqa: E402
 from budget import add_shared_arguments, check_settings, finished_run, folder_name, matched_time, mean_std as stats, parse_seeds, report_warnings, result_folder, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
-# (the library's defaults, whatever they are) spell out reg_start, so a name keeps its meaning when defaults move.
+# (the library's defaults, whatever they are) spell out schedule, reg_start and early_cap, so a name keeps its
+# meaning when defaults move.
 RECIPES = {
     "short": dict(algo="short"),
     "default": dict(algo="yes"),
     # schedule shapes (shares are fractions of the epochs; the planner stretches them to the budget)
-    "both3": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", reg_start=1.0),
-    "res3": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=1.0),
-    "width3": dict(algo="yes", schedule="0.5/1:0.3,0.75/1:0.3,1/1:0.4", init="fresh", reg_start=1.0),
-    "res2": dict(algo="yes", schedule="1/0.5:0.5,1/1:0.5", reg_start=1.0),
-    "res4": dict(algo="yes", schedule="1/0.5:0.25,1/0.625:0.25,1/0.75:0.25,1/1:0.25", reg_start=1.0),
-    "res3_late": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3", reg_start=1.0),
-    "res3_full50": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.2,1/1:0.5", reg_start=1.0),
-    "mild_width": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="split", reg_start=1.0),
-    "mild_fresh": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh", reg_start=1.0),
-    "res5": dict(algo="yes", schedule="1/0.5:0.2,1/0.625:0.2,1/0.75:0.2,1/0.875:0.2,1/1:0.2", reg_start=1.0),
+    "both3": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", reg_start=1.0, early_cap=0.0),
+    "res3": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=1.0, early_cap=0.0),
+    "width3": dict(algo="yes", schedule="0.5/1:0.3,0.75/1:0.3,1/1:0.4", init="fresh", reg_start=1.0, early_cap=0.0),
+    "res2": dict(algo="yes", schedule="1/0.5:0.5,1/1:0.5", reg_start=1.0, early_cap=0.0),
+    "res4": dict(algo="yes", schedule="1/0.5:0.25,1/0.625:0.25,1/0.75:0.25,1/1:0.25", reg_start=1.0, early_cap=0.0),
+    "res3_late": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3", reg_start=1.0, early_cap=0.0),
+    "res3_full50": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.2,1/1:0.5", reg_start=1.0, early_cap=0.0),
+    "mild_width": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="split", reg_start=1.0, early_cap=0.0),
+    "mild_fresh": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh", reg_start=1.0, early_cap=0.0),
+    "res5": dict(algo="yes", schedule="1/0.5:0.2,1/0.625:0.2,1/0.75:0.2,1/0.875:0.2,1/1:0.2", reg_start=1.0, early_cap=0.0),
     # cost-aware shares: about equal seconds per stage where a 16 px step costs ~0.3 of a 32 px one (CPU)
-    "res3_low": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=1.0),
+    "res3_low": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=1.0, early_cap=0.0),
     # FFCV-style: a long low-resolution start, then a late ramp in small steps to full size
-    "ramp5": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24", reg_start=1.0),
-    "res2_late": dict(algo="yes", schedule="1/0.5:0.6,1/1:0.4", reg_start=1.0),
+    "ramp5": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24", reg_start=1.0, early_cap=0.0),
+    "res2_late": dict(algo="yes", schedule="1/0.5:0.6,1/1:0.4", reg_start=1.0, early_cap=0.0),
     # EfficientNetV2-style: regularisation (crop padding, label smoothing) grows with resolution from none
-    "res3_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0),
-    "res3_reg05": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.5),  # from half strength
-    "res3_late_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3", reg_start=0.0),
-    "res3_low_reg0": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=0.0),
-    "res3_low_reg05": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=0.5),
+    "res3_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, early_cap=0.0),
+    "res3_reg05": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.5, early_cap=0.0),  # from half strength
+    "res3_late_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.3,1/1:0.3", reg_start=0.0, early_cap=0.0),
+    "res3_low_reg0": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=0.0, early_cap=0.0),
+    "res3_low_reg05": dict(algo="yes", schedule="1/0.5:0.55,1/0.75:0.25,1/1:0.2", reg_start=0.5, early_cap=0.0),
     "ramp5_reg0": dict(algo="yes", schedule="1/0.5:0.4,1/0.625:0.12,1/0.75:0.12,1/0.875:0.12,1/1:0.24",
-                       reg_start=0.0),
+                       reg_start=0.0, early_cap=0.0),
     # a larger batch at low resolution: 16 px steps on 4 batches (a full-size step's pixels), the LR scaled by
     # 4 (linear rule), sqrt(4) or not at all; auto fills a stage only where the calibration measures it faster
     "res3_reg0_pix": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_batch="pixels",
-                          stage_batch_lr="linear"),
+                          stage_batch_lr="linear", early_cap=0.0),
     "res3_reg0_pix_sqrt": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0,
-                               stage_batch="pixels", stage_batch_lr="sqrt"),
+                               stage_batch="pixels", stage_batch_lr="sqrt", early_cap=0.0),
     "res3_reg0_pix_none": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0,
-                               stage_batch="pixels", stage_batch_lr="none"),
+                               stage_batch="pixels", stage_batch_lr="none", early_cap=0.0),
     "res3_reg0_auto": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_batch="auto",
-                           stage_batch_lr="none"),
+                           stage_batch_lr="none", early_cap=0.0),
     # a higher starting resolution (20 -> 24 -> 32 px)
-    "res3_hi": dict(algo="yes", schedule="1/0.625:0.3,1/0.75:0.3,1/1:0.4", reg_start=1.0),
+    "res3_hi": dict(algo="yes", schedule="1/0.625:0.3,1/0.75:0.3,1/1:0.4", reg_start=1.0, early_cap=0.0),
     # FixRes-style: most of training below the test resolution, a short last stage at it
-    "res3_fixres": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.45,1/1:0.15", reg_start=1.0),
+    "res3_fixres": dict(algo="yes", schedule="1/0.5:0.4,1/0.75:0.45,1/1:0.15", reg_start=1.0, early_cap=0.0),
     # learning rate at growth: a short re-warm-up after each growth (in baseline epochs)
-    "res3_rewarm": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", growth_warmup=0.5, reg_start=1.0),
+    "res3_rewarm": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", growth_warmup=0.5, reg_start=1.0, early_cap=0.0),
     # ... or a restart at the peak at each growth, each stage decaying to zero (SGDR-style)
-    "res3_restart": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", lr_restart=True, reg_start=1.0),
+    "res3_restart": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", lr_restart=True, reg_start=1.0, early_cap=0.0),
     # BN after a resolution change: running statistics re-estimated on 20 unaugmented batches
-    "res3_bnrecal": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", bn_recal=20, reg_start=1.0),
+    "res3_bnrecal": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", bn_recal=20, reg_start=1.0, early_cap=0.0),
     "both3_fresh_rewarm": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh",
-                               growth_warmup=0.5, reg_start=1.0),
+                               growth_warmup=0.5, reg_start=1.0, early_cap=0.0),
     # weight-inheritance rules on the width+resolution schedule
-    "both3_split": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="split", reg_start=1.0),
-    "both3_net2net": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="net2net", reg_start=1.0),
-    "both3_zero": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="zero", reg_start=1.0),
-    "both3_fresh": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh", reg_start=1.0),
-    "both3_random": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="random", reg_start=1.0),
+    "both3_split": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="split", reg_start=1.0, early_cap=0.0),
+    "both3_net2net": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="net2net", reg_start=1.0, early_cap=0.0),
+    "both3_zero": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="zero", reg_start=1.0, early_cap=0.0),
+    "both3_fresh": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh", reg_start=1.0, early_cap=0.0),
+    "both3_random": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="random", reg_start=1.0, early_cap=0.0),
     # width growth (fresh new units) on top of the regularisation that grows with resolution
-    "both3_fresh_reg0": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh", reg_start=0.0),
-    "mild_fresh_reg0": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh", reg_start=0.0),
+    "both3_fresh_reg0": dict(algo="yes", schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4", init="fresh", reg_start=0.0, early_cap=0.0),
+    "mild_fresh_reg0": dict(algo="yes", schedule="0.75/0.5:0.3,1/0.75:0.3,1/1:0.4", init="fresh", reg_start=0.0, early_cap=0.0),
     # nearer convergence: more of the epochs at full size (60 %), growing regularisation
-    "res3_full60_reg0": dict(algo="yes", schedule="1/0.5:0.2,1/0.75:0.2,1/1:0.6", reg_start=0.0),
+    "res3_full60_reg0": dict(algo="yes", schedule="1/0.5:0.2,1/0.75:0.2,1/1:0.6", reg_start=0.0, early_cap=0.0),
     # both levers that led the default at 100 CPU epochs: 60 % at full size and regularisation from half strength
-    "res3_full60_reg05": dict(algo="yes", schedule="1/0.5:0.2,1/0.75:0.2,1/1:0.6", reg_start=0.5),
+    "res3_full60_reg05": dict(algo="yes", schedule="1/0.5:0.2,1/0.75:0.2,1/1:0.6", reg_start=0.5, early_cap=0.0),
     # budget-aware: above 0.45 of the baseline's time the 16 and 24 px stages keep the time they get at 0.45 and
     # every further second goes to full size (at or below 0.45 the same as res3_reg0)
     "res3_cap45_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, early_cap=0.45),
@@ -102,13 +103,13 @@ RECIPES = {
                                    reg_start=0.0, early_cap=0.3),
     # stage length from learning progress: an early stage ends once its loss at the next resolution (a probe of
     # fixed training images) has gone 2 epochs without a 1 % gain; its time goes to the later stages
-    "res3_pat2_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_patience=2),
+    "res3_pat2_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_patience=2, early_cap=0.0),
     # the probe's cost alone: scored after every early epoch, with a patience no stage lasts, so none ends early
-    "res3_probe_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_patience=1000),
+    "res3_probe_reg0": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, stage_patience=1000, early_cap=0.0),
     # against a warm start's generalisation gap (Ash & Adams 2020): at each growth every weight keeps 80 % of
     # itself and takes 20 % of a fresh initialisation's (shrink and perturb)
-    "res3_reg0_sp08": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, growth_shrink=0.8),
-    "res3_reg05_sp08": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.5, growth_shrink=0.8),
+    "res3_reg0_sp08": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.0, growth_shrink=0.8, early_cap=0.0),
+    "res3_reg05_sp08": dict(algo="yes", schedule="1/0.5:0.3,1/0.75:0.3,1/1:0.4", reg_start=0.5, growth_shrink=0.8, early_cap=0.0),
 }
 
 

@@ -10,18 +10,20 @@
 #
 # usage: bash bench/gpu_recipes.sh DATA_ROOT [SECONDS] [BUDGETS] [RECIPES] [SEEDS] [START]
 #   e.g. bash bench/gpu_recipes.sh data 480 0.6,0.45,0.3 short,res3_reg0,res3_full60_reg0 0,1,2 steady
-# The default recipes are the open question: whether the default trails short at 0.6 because its 16 and 24 px
-# stages keep their share of a large budget (pat2: an early stage ends once its loss at the next resolution
-# stalls for 2 epochs; cap30: the early stages keep the time they get at 0.3; full60: 60 % of the epochs at
-# full size). Committed run folders are reused, so short and the default (five seeds at every budget) do not
-# train again, and cap30 at 0.3, where its cap does not bind, shares the default's runs.
+# The default recipes are those the library's default was chosen among on a GPU (docs/results.md, "The default:
+# width growth with a capped start"): short; res3_reg0, the resolution-only recipe that was the default before;
+# both3_fresh_reg0 (width growth too); the budget-aware variants res3_pat2_reg0 (an early stage ends once its
+# loss at the next resolution stalls for 2 epochs), res3_cap30_reg0 (the early stages keep the time they get
+# at 0.3) and res3_full60_reg0 (60 % of the epochs at full size); and both3_fresh_cap30_reg0, the default.
+# Committed run folders are reused, so only what is missing trains, and a cap that does not bind (budget 0.3)
+# shares the uncapped recipe's runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: bash bench/gpu_recipes.sh DATA_ROOT [SECONDS] [BUDGETS] [RECIPES] [SEEDS] [START: steady or plain]"
 root=${1:?$usage}
 seconds=${2:-480}
 budgets=${3:-0.6,0.45,0.3}
-recipes=${4:-short,res3_reg0,res3_pat2_reg0,res3_cap30_reg0,res3_full60_reg0}
+recipes=${4:-short,res3_reg0,both3_fresh_reg0,res3_pat2_reg0,res3_cap30_reg0,res3_full60_reg0,both3_fresh_cap30_reg0}
 seeds=${5:-0,1,2,3,4}
 start=${6:-steady}
 [ -d "$root/cifar-10-batches-py" ] || { echo "error: no CIFAR-10 in $root (want $root/cifar-10-batches-py); $usage" >&2; exit 2; }

@@ -60,8 +60,8 @@ names'''
     return [
         ("markdown", f"# Progressive ResNet18 on {title}\n\n"
                      "Trains three arms with the same settings and compares accuracy and training time: the "
-                     "full-size baseline; the progressive arm (start at low resolution, and optionally narrow, "
-                     "and grow in stages) within `budget` x the baseline's time; and the short control, the "
+                     "full-size baseline; the progressive arm (start narrow and at low resolution, and grow both "
+                     "in stages) within `budget` x the baseline's time; and the short control, the "
                      "full-size network trained for `budget` x the epochs (the same time, spent the plain way). "
                      "Set the values in the next cell, or pass them with papermill / `run_all.py -p key=value`."),
         ("parameters", parameters),

@@ -322,7 +322,7 @@ def test_gpu_recipe_script_refuses_bad_input_before_training(cifar_root, tmp_pat
     assert done.returncode != 0 and re.search(message, done.stderr), done.stderr
 
 
-def test_every_ablation_recipe_is_a_valid_run_and_spells_out_its_regularisation():
+def test_every_ablation_recipe_is_a_valid_run_and_spells_out_what_the_defaults_set():
     from lib.training.config import make_config, resolve_config
 
     recipes = load_bench("ablations").RECIPES
@@ -330,7 +330,21 @@ def test_every_ablation_recipe_is_a_valid_run_and_spells_out_its_regularisation(
         cfg = resolve_config(make_config(**flags, budget=0.5, num_epochs=30))  # refused here if a flag is wrong
         assert cfg.algo == flags["algo"]
         if flags["algo"] == "yes" and name != "default":  # a name keeps its meaning when the defaults move
-            assert "reg_start" in flags, name
+            assert {"schedule", "reg_start", "early_cap"} <= set(flags), name
+
+
+def test_the_default_recipe_is_the_named_one_it_was_chosen_as():
+    """The library's defaults plan exactly what the recipe both3_fresh_cap30_reg0 plans (its validation runs are
+    the evidence for the default), and res3_reg0 is still the earlier default's resolution-only recipe."""
+    from lib.training.config import make_config, resolve_config
+    from lib.training.schedule import RESOLUTION_SCHEDULE
+
+    recipes = load_bench("ablations").RECIPES
+    for budget in (0.3, 0.6):
+        chosen = resolve_config(make_config(**recipes["both3_fresh_cap30_reg0"], budget=budget, num_epochs=30))
+        assert resolve_config(make_config(**recipes["default"], budget=budget, num_epochs=30)) == chosen
+    earlier = resolve_config(make_config(**recipes["res3_reg0"], budget=0.6, num_epochs=30))
+    assert (earlier.schedule, earlier.early_cap, earlier.reg_start) == (RESOLUTION_SCHEDULE, 0.0, 0.0)
 
 
 def test_a_capped_recipe_shares_the_uncapped_runs_where_its_cap_does_not_bind():

@@ -61,6 +61,9 @@ def test_early_cap_from_the_budget_it_names(monkeypatch):
     assert below == plan_budget(STAGES, FAKE_IPS, 10_000, 0.3 * base_s - calib_s, overhead)  # the shares
     with pytest.raises(UserError, match="--early_cap 0.001 is 0.4 s.*give a larger --early_cap"):
         early_cap_seconds(0.001, STAGES, FAKE_IPS, 10_000, base_s, calib_s, overhead)
+    # the default's cap, not asked for, stands aside where calibration alone takes its budget (a tiny run)
+    assert early_cap_seconds(0.001, STAGES, FAKE_IPS, 10_000, base_s, calib_s, overhead, required=False) is None
+    assert early_cap_seconds(0.45, STAGES, FAKE_IPS, 10_000, base_s, calib_s, overhead, required=False) == cap
 
 
 def test_the_last_stage_is_full_size_and_longest_in_time():
@@ -213,7 +216,7 @@ def test_a_run_whose_calibration_misjudged_the_speed_warns_and_records_it(tiny_r
 
 
 def test_a_run_with_early_cap_plans_its_low_resolution_stages_as_at_the_cap(tiny_run, one_thread, monkeypatch):
-    """--early_cap 0.3 under --budget 0.6: the 16 and 24 px stages get the epochs a 0.3 budget gives them, and
+    """--early_cap 0.3 (the default) under --budget 0.6: the 16 and 24 px stages get the epochs a 0.3 budget gives them, and
     the full-size stage the rest (speeds fixed, so both plans see the same machine)."""
     from lib.training import runstate
     from lib import train
@@ -226,8 +229,8 @@ def test_a_run_with_early_cap_plans_its_low_resolution_stages_as_at_the_cap(tiny
 
     monkeypatch.setattr(runstate, "measure_throughput", fixed)
     kw = dict(tiny_run, algo="yes", num_epochs=10, budget=0.6)
-    free = train(**kw, exp_name="free")["plan"]
-    capped = train(**kw, exp_name="capped", early_cap=0.3)["plan"]
+    free = train(**kw, exp_name="free", early_cap=0.0)["plan"]
+    capped = train(**kw, exp_name="capped")["plan"]  # the default cap: 0.3
     at_cap = train(**dict(kw, budget=0.3), exp_name="at_cap")["plan"]
     assert free["early_cap_s"] is None and capped["early_cap_s"] > 0
     assert capped["epochs"][:2] == pytest.approx(at_cap["epochs"][:2])

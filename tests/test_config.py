@@ -128,3 +128,16 @@ def test_early_cap_is_recorded_for_progressive_runs_only():
     assert resolve_config(make_config(algo="yes", budget=0.6, early_cap=0.45)).early_cap == 0.45
     assert resolve_config(make_config(algo="short", budget=0.6, early_cap=0.45)).early_cap == 0.0  # one stage
     assert make_config(algo="yes", time_budget="10m", early_cap=0.45).early_cap == 0.45
+
+
+def test_the_default_cap_applies_under_a_budget_and_is_idle_without_one():
+    """--early_cap's default (0.3) caps a budgeted progressive run; without a budget there is nothing to cap
+    within, so the default is recorded as 0 there (what ran) rather than refused like an explicit other value."""
+    from lib.training.config import DEFAULT_EARLY_CAP, resolve_config, saved_config
+
+    assert DEFAULT_EARLY_CAP == 0.3
+    assert resolve_config(make_config(algo="yes", budget=0.6)).early_cap == DEFAULT_EARLY_CAP
+    assert resolve_config(make_config(algo="yes", time_budget="10m")).early_cap == DEFAULT_EARLY_CAP
+    assert resolve_config(make_config(algo="yes", num_epochs=30)).early_cap == 0.0  # no budget: nothing capped
+    assert resolve_config(make_config(algo="yes", num_epochs=30, early_cap=0)).early_cap == 0.0
+    assert saved_config({"algo": "yes"})["early_cap"] == 0.0  # a record older than the flag ran uncapped

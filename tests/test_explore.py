@@ -13,7 +13,8 @@ from lib.errors import UserError  # noqa: E402
 from lib.training.schedule import DEFAULT_SCHEDULE  # noqa: E402
 
 SAVING_RE = re.compile(r"predicted saving vs baseline: (-?\d+\.\d)%")
-DEFAULTS = dict(num_stages=3, boundaries=explore.DEFAULT_BOUNDARIES, start_width=1.0, start_res=0.5, epochs=100, budget=0.0)
+DEFAULTS = dict(num_stages=3, boundaries=explore.DEFAULT_BOUNDARIES, start_width=explore.DEFAULT_START.width_frac,
+                start_res=explore.DEFAULT_START.res_frac, epochs=100, budget=0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +39,7 @@ def test_every_slider_changes_the_data(slider, value):
 
 
 def test_cost_accounting():
-    data = explore.explore_schedule(**{**DEFAULTS, "start_width": 0.5})  # width and resolution growth
+    data = explore.explore_schedule(**DEFAULTS)  # the default: width and resolution growth
     per_epoch = data["per_epoch"]
     assert len(per_epoch) == 100 and data["stage_epochs"] == [30.0, 30.0, 40.0]
     assert per_epoch["relative_cost"].iloc[-1] == pytest.approx(1.0)  # last stage is full size
@@ -46,20 +47,34 @@ def test_cost_accounting():
     assert per_epoch["cumulative_cost"].iloc[-1] == pytest.approx(data["progressive_cost"])
     assert data["predicted_saving"] == pytest.approx(1 - data["progressive_cost"] / 100)
     assert 0.3 < data["predicted_saving"] < 0.6
-    res_only = explore.explore_schedule(**DEFAULTS)  # the default: resolution only
+    res_only = explore.explore_schedule(**{**DEFAULTS, "start_width": 1.0})  # resolution only
     assert per_epoch["relative_cost"].iloc[0] < res_only["per_epoch"]["relative_cost"].iloc[0] < 0.3
     one_stage = explore.explore_schedule(**{**DEFAULTS, "num_stages": 1})
     assert one_stage["predicted_saving"] == pytest.approx(0.0)
 
 
 def test_budget_stretches_the_stages_to_the_budget():
-    data = explore.explore_schedule(**{**DEFAULTS, "budget": 0.4})
+    data = explore.explore_schedule(**{**DEFAULTS, "budget": 0.4, "early_cap": 0.0})  # no cap: shares kept
     assert data["predicted_saving"] == pytest.approx(0.6)
     assert data["progressive_cost"] == pytest.approx(40.0)
     a, b, c = data["stage_epochs"]
     assert a / c == pytest.approx(0.3 / 0.4) and b / c == pytest.approx(0.3 / 0.4)  # schedule's ratios kept
     # the baseline's cumulative cost still runs to its 100 epochs
     assert data["per_epoch"]["baseline_cumulative_cost"].iloc[-1] == 100
+
+
+def test_early_cap_keeps_the_early_stages_at_their_cost_at_the_cap_and_gives_the_rest_to_the_last():
+    at_cap = explore.explore_schedule(**{**DEFAULTS, "budget": 0.3})
+    capped = explore.explore_schedule(**{**DEFAULTS, "budget": 0.6})  # the default cap, 0.3, binds above 0.3
+    free = explore.explore_schedule(**{**DEFAULTS, "budget": 0.6, "early_cap": 0.0})
+    assert capped["progressive_cost"] == pytest.approx(60.0) == free["progressive_cost"]  # each fills its budget
+    assert capped["stage_epochs"][:2] == pytest.approx(at_cap["stage_epochs"][:2])  # as many as at 0.3
+    assert capped["stage_epochs"][2] > free["stage_epochs"][2] > at_cap["stage_epochs"][2]  # the rest: full size
+    below = explore.explore_schedule(**{**DEFAULTS, "budget": 0.2})  # at or below the cap the shares hold
+    assert below["stage_epochs"] == pytest.approx(explore.explore_schedule(**{**DEFAULTS, "budget": 0.2,
+                                                                              "early_cap": 0.0})["stage_epochs"])
+    assert explore.show_schedule(**{**DEFAULTS, "budget": 0.6, "early_cap": 1.5}).text.startswith(
+        "cannot plan this schedule: early cap 1.5 must be a fraction")
 
 
 def test_show_schedule_prints_the_saving_line_and_it_moves_with_a_slider():

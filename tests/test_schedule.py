@@ -2,9 +2,9 @@ import pytest
 
 from lib.errors import UserError
 from lib.training.config import make_config, resolve_config
-from lib.training.schedule import (DEFAULT_SCHEDULE, Stage, format_schedule, lr_at, parse_schedule, reg_scale,
-                                   restrict_growth, size_at, snap_resolution, snap_width, stage_at, stage_bounds,
-                                   stage_epochs, stage_sizes)
+from lib.training.schedule import (DEFAULT_SCHEDULE, RESOLUTION_SCHEDULE, Stage, format_schedule, lr_at,
+                                   parse_schedule, reg_scale, restrict_growth, size_at, snap_resolution, snap_width,
+                                   stage_at, stage_bounds, stage_epochs, stage_sizes)
 
 
 def test_default_schedule_parses_and_ends_full_size():
@@ -87,14 +87,14 @@ def test_restrict_growth_ablations():
 
 
 def test_a_grow_ablation_that_leaves_nothing_to_grow_is_refused():
-    """--grow width on a resolution-only schedule (the default) would train at full size and call it progressive."""
+    """--grow width on a resolution-only schedule would train at full size and call it progressive."""
     with pytest.raises(UserError, match="--grow width keeps only the width growth of the schedule "
                                         "1/0.5:0.3,1/0.75:0.3,1/1:0.4, which has none.*--grow both"):
-        restrict_growth(parse_schedule(DEFAULT_SCHEDULE), "width")
+        restrict_growth(parse_schedule(RESOLUTION_SCHEDULE), "width")
     with pytest.raises(UserError, match="--grow resolution .*which has none"):
         restrict_growth(parse_schedule("0.5/1:0.5,1/1:0.5"), "resolution")
     with pytest.raises(UserError, match="--grow width .*which has none"):  # checked with the config, before any work
-        resolve_config(make_config(algo="yes", grow="width", budget=0.5))
+        resolve_config(make_config(algo="yes", grow="width", budget=0.5, schedule=RESOLUTION_SCHEDULE))
     assert restrict_growth(parse_schedule("0.5/0.5:0.5,1/1:0.5"), "width") == (Stage(0.5, 1.0, 0.5), Stage(1, 1, 0.5))
 
 

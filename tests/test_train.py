@@ -159,7 +159,7 @@ def test_device_warm_up_is_untimed_and_changes_nothing(tiny_run, monkeypatch):
     real = train_module.warm_up
     monkeypatch.setattr(train_module, "warm_up", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
     warm = run(tiny_run, algo="yes", width=8, exp_name="warm")
-    assert calls == [(8, 16, 1)]  # the default recipe's first stage: full width, 32 px x 0.5
+    assert calls == [(4, 16, 1)]  # the default recipe's first stage: half of width 8, 32 px x 0.5
     assert warm["device_warmup_s"] > 0
     monkeypatch.setattr(train_module._Run, "_warm_up", lambda self: 0.0)
     cold = run(tiny_run, algo="yes", width=8, exp_name="cold")

@@ -9,12 +9,15 @@ from ..data.datasets import get_spec
 from ..errors import UserError
 from ..growth.flops import flops_per_image
 from ..records import read_jsonl
+from ..training.budget import plan_budget
+from ..training.config import DEFAULT_EARLY_CAP
 from ..training.schedule import (DEFAULT_SCHEDULE, Stage, format_schedule, parse_schedule, stage_bounds,
                                  stage_epochs, stage_sizes)
 
 NO_RUNS = "(no runs found)"
 # the sliders' starting point: the default schedule's growths (first growth, reach full size) as fractions of training
 DEFAULT_BOUNDARIES = tuple(round(b, 4) for b in stage_bounds([s.share for s in parse_schedule(DEFAULT_SCHEDULE)])[:-1])
+DEFAULT_START = parse_schedule(DEFAULT_SCHEDULE)[0]  # the default schedule's first stage: start width and resolution
 
 
 class View:
@@ -42,7 +45,8 @@ class View:
 
 # ----------------------------------------------------------------------------- schedule explorer
 
-def slider_stages(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=1.0, start_res=0.5):
+def slider_stages(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=DEFAULT_START.width_frac,
+                  start_res=DEFAULT_START.res_frac):
     """Stages from slider values.
 
     boundaries = (first growth, reach full size), as fractions of training; the growths in between are
@@ -66,15 +70,18 @@ def slider_stages(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=1.0, 
     return parse_schedule([Stage(w, r, s) for (w, r), s in zip(fracs, shares)])
 
 
-def explore_schedule(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=1.0, start_res=0.5, epochs=100, budget=0.0,
-                     dataset="cifar10", width=64):
+def explore_schedule(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=DEFAULT_START.width_frac,
+                     start_res=DEFAULT_START.res_frac, epochs=100, budget=0.0, dataset="cifar10", width=64,
+                     early_cap=DEFAULT_EARLY_CAP):
     """A schedule's sizes and cost per epoch, and its predicted saving against the full-size baseline.
 
     Cost model: an epoch at (w, r) costs flops_per_image(w, r) / flops_per_image(width, full resolution)
     full-size epochs (training FLOPs scale the same way). Without a budget the stages get whole epochs as
     lib.train gives them; with budget (fraction of the baseline's cost, in (0, 1)) the stages' epochs are
-    stretched, keeping their ratios, until the predicted cost equals budget * epochs (as lib.plan_budget does
-    with measured speeds). Returns a dict; per_epoch is a DataFrame with one row per epoch of the longer arm
+    stretched, keeping their ratios, until the predicted cost equals budget * epochs, and above a budget of
+    early_cap the stages before the last keep the cost they get at early_cap and the last stage gets the rest
+    (lib.plan_budget, given each stage's cost where training gives it measured speeds; early_cap 0: no cap,
+    as --early_cap). Returns a dict; per_epoch is a DataFrame with one row per epoch of the longer arm
     (the progressive columns are NaN after its last epoch).
     """
     spec = get_spec(dataset)
@@ -85,8 +92,13 @@ def explore_schedule(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=1.
     if budget:
         if not 0 < budget < 1:
             raise UserError(f"budget {budget:g} must be a fraction of the baseline's time in (0, 1), or 0 for none")
-        scale = budget * epochs / sum(s.share * c for s, c in zip(stages, cost))
-        lengths = [scale * s.share for s in stages]
+        if not 0 <= early_cap < 1:
+            raise UserError(f"early cap {early_cap:g} must be a fraction of the baseline's time in [0, 1), or 0 for none")
+        speeds = [1 / c for c in cost]  # full-size epochs of images per unit of cost; one epoch = one image here
+        cap = None
+        if early_cap and len(stages) > 1:
+            cap = sum(plan_budget(stages, speeds, 1, early_cap * epochs)["seconds"][:-1])
+        lengths = plan_budget(stages, speeds, 1, budget * epochs, early_cap_s=cap)["epochs"]
     else:
         lengths = [float(e) for e in stage_epochs(stages, int(epochs))]
     ends = [sum(lengths[:i + 1]) for i in range(len(lengths))]
@@ -116,13 +128,15 @@ def describe_schedule(data):
             f"{data['baseline_cost']:.0f} full-size epochs (FLOPs model)")
 
 
-def show_schedule(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=1.0, start_res=0.5, epochs=100, budget=0.0,
-                  dataset="cifar10", width=64):
+def show_schedule(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=DEFAULT_START.width_frac,
+                  start_res=DEFAULT_START.res_frac, epochs=100, budget=0.0, dataset="cifar10", width=64,
+                  early_cap=DEFAULT_EARLY_CAP):
     """The schedule widget's callback: explore_schedule(...) as a View (saving line + figure)."""
     from .plots import plot_schedule_explorer
 
     try:
-        data = explore_schedule(num_stages, boundaries, start_width, start_res, epochs, budget, dataset, width)
+        data = explore_schedule(num_stages, boundaries, start_width, start_res, epochs, budget, dataset, width,
+                                early_cap)
     except UserError as exc:
         return View(f"cannot plan this schedule: {exc}")
     return View(describe_schedule(data), plot_schedule_explorer(data["per_epoch"]), data)
@@ -139,13 +153,15 @@ def schedule_sliders(epochs=100, budget=0.0, dataset="cifar10", width=64):
         num_stages=w.IntSlider(3, min=1, max=6, description="number of stages", style=style, layout=layout),
         boundaries=w.FloatRangeSlider(value=DEFAULT_BOUNDARIES, min=0.05, max=0.95, step=0.05,
                                       description="stage boundaries", style=style, layout=layout),
-        start_width=w.FloatSlider(1.0, min=0.25, max=1.0, step=0.05, description="start width factor",
+        start_width=w.FloatSlider(DEFAULT_START.width_frac, min=0.25, max=1.0, step=0.05, description="start width factor",
                                   style=style, layout=layout),
-        start_res=w.FloatSlider(0.5, min=0.25, max=1.0, step=0.05, description="start resolution factor",
+        start_res=w.FloatSlider(DEFAULT_START.res_frac, min=0.25, max=1.0, step=0.05, description="start resolution factor",
                                 style=style, layout=layout),
         epochs=w.IntSlider(epochs, min=6, max=300, step=2, description="epochs", style=style, layout=layout),
         budget=w.FloatSlider(budget, min=0.0, max=0.95, step=0.05, description="budget (0 = none)",
                              style=style, layout=layout),
+        early_cap=w.FloatSlider(DEFAULT_EARLY_CAP, min=0.0, max=0.9, step=0.05, description="early cap (0 = none)",
+                                style=style, layout=layout),
         dataset=w.fixed(dataset),
         width=w.fixed(width),
     )

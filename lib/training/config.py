@@ -42,7 +42,7 @@ class TrainConfig:
     growth_warmup: float = 0.0  # epochs of LR re-warm-up after each growth (of the baseline's length); 0 = none
     lr_restart: bool = False  # ablation: restart the LR at its peak at each growth, decaying to 0 by the stage's end
     reg_start: float = 0.0  # crop padding and label smoothing of the first stage, as a fraction of the full ones, rising with resolution to full (EfficientNetV2); 1 = constant
-    early_cap: float = 0.0  # budgets above this fraction of the baseline's time give the stages before the last no more time than they get at it; every further second goes to the last (full-size) stage (low resolution has done its work by then); 0 = the schedule's shares at every budget
+    early_cap: float = 0.3  # under a budget above this fraction of the baseline's time, the stages before the last get no more time than they get at it and every further second goes to the last (full-size) stage: low resolution has done its work by then; 0 = the schedule's shares at every budget; applies only with --budget or --time_budget
     stage_patience: int = 0  # epochs a stage before the last may go without a loss 1 per cent lower at the next stage's resolution (scored on fixed training images) before it ends early, its time going to the later stages in their planned proportions; 0 = every stage lasts as planned
     stage_batch: str = "fixed"  # fixed: every stage steps on --batch_size images; pixels: a low-resolution stage steps on m whole batches holding a full-size step's pixels (m = 4 at half resolution); auto: pixels where calibration measures it faster per image
     stage_batch_lr: str = "none"  # learning rate of a stage stepping on m batches: none: lr (best on validation); sqrt: lr x sqrt(m); linear: lr x m
@@ -70,6 +70,14 @@ class TrainConfig:
         return f"{self.dataset}_{self.algo}_w{self.width}_e{self.num_epochs}_s{self.seed}"
 
 
+DEFAULT_EARLY_CAP = TrainConfig.early_cap
+
+
+def has_budget(cfg):
+    """Whether the run trains to a budget (--budget or --time_budget)."""
+    return cfg.budget is not None or bool(cfg.time_budget)
+
+
 def _field_comments(cls):
     """{field: its trailing comment} read from the class source, so each flag's help is its unit comment."""
     src = inspect.getsource(cls)
@@ -85,7 +93,8 @@ RESUME_FREE_KEYS = ("resume", "overwrite", "quiet", "debug", "download", "device
 # Fields added after runs were first recorded, with the value that reproduces what those runs did when it is
 # not today's default; reading an older config.json or checkpoint fills them in (saved_config).
 ADDED_FIELDS = {"reg_start": 1.0,  # before --reg_start every stage was regularised alike
-                "stage_batch": "fixed"}  # before --stage_batch every stage stepped on --batch_size images
+                "stage_batch": "fixed",  # before --stage_batch every stage stepped on --batch_size images
+                "early_cap": 0.0}  # before --early_cap every stage kept its share at every budget
 
 
 def saved_config(saved):
@@ -131,7 +140,8 @@ def resolve_config(cfg):
             stage_epochs(stages, cfg.num_epochs)
     return dataclasses.replace(cfg, exp_name=cfg.resolved_exp_name(), schedule=format_schedule(parse_schedule(schedule)),
                                reg_start=cfg.reg_start if progressive else 1.0,  # one size: regularised alike
-                               early_cap=cfg.early_cap if progressive else 0.0,  # and no early stages
+                               early_cap=cfg.early_cap if progressive and has_budget(cfg) else 0.0,  # no early
+                               # stages, or no budget to cap them within
                                stage_patience=cfg.stage_patience if progressive else 0,  # to end early
                                growth_shrink=cfg.growth_shrink if progressive else 1.0,  # and no growth
                                stage_batch=cfg.stage_batch if progressive else "fixed")  # and one batch size
@@ -237,12 +247,13 @@ def check_config(cfg):
         raise UserError(f"--budget {cfg.budget!r} is out of range; give a fraction of the baseline's time in (0, 1), e.g. 0.5")
     if cfg.time_budget and parse_duration(cfg.time_budget) <= 0:
         raise UserError(f"--time_budget {cfg.time_budget!r} must be a positive duration")
-    has_budget = cfg.budget is not None or bool(cfg.time_budget)
-    if cfg.algo == "no" and has_budget:
+    budgeted = has_budget(cfg)
+    if cfg.algo == "no" and budgeted:
         raise UserError("--algo no trains the full baseline; a budget applies to --algo yes or --algo short")
-    if cfg.algo == "short" and not has_budget:
+    if cfg.algo == "short" and not budgeted:
         raise UserError("--algo short needs a budget to scale to: add --budget 0.5 (or --time_budget 20m)")
-    if cfg.early_cap and cfg.algo == "yes" and not has_budget:
+    if cfg.early_cap not in (0, DEFAULT_EARLY_CAP) and cfg.algo == "yes" and not budgeted:  # the default is
+        # simply idle without a budget; another value was asked for and would do nothing
         raise UserError(f"--early_cap {cfg.early_cap:g} caps the early stages' time within a budget; add --budget or "
                         "--time_budget, or drop --early_cap")
     if cfg.resume and cfg.overwrite:

@@ -10,7 +10,7 @@ import torch
 
 from .budget import baseline_seconds, check_time_budget, measure_throughput, plan_budget, speed_vs_plan, speed_warning
 from .checkpoint import CHECKPOINT_NAME, check_same_config, load_checkpoint
-from .config import parse_duration
+from .config import DEFAULT_EARLY_CAP, parse_duration
 from ..errors import UserError
 from ..growth.flops import TRAIN_FLOPS_MULTIPLIER, flops_per_image
 from ..records import rewrite_jsonl
@@ -75,7 +75,8 @@ def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, device):
     check_time_budget(total_s, calib_s, min(n_train / x for x in ips), base_s if cfg.budget else None,
                       cfg.calibration_steps)
     overhead = [capture[k] for k in chosen]
-    cap_s = early_cap_seconds(cfg.early_cap, stages, ips, n_train, base_s, calib_s, overhead)
+    cap_s = early_cap_seconds(cfg.early_cap, stages, ips, n_train, base_s, calib_s, overhead,
+                              required=cfg.early_cap != DEFAULT_EARLY_CAP)
     plan = plan_budget(stages, ips, n_train, total_s - calib_s, overhead, cap_s)
     return plan | dict(early_cap_s=cap_s, images_per_s=ips, capture_s=overhead, calibration_s=calib_s,
                        calibration_steps=timed, budget_s=total_s, train_budget_s=total_s - calib_s,
@@ -85,12 +86,18 @@ def calibrate_budget(cfg, stages, sizes, loader, make_step, spec, info, device):
                        batch_multiple_gains=gains)
 
 
-def early_cap_seconds(early_cap, stages, ips, n_train, base_s, calib_s, overhead):
+def early_cap_seconds(early_cap, stages, ips, n_train, base_s, calib_s, overhead, required=True):
     """Training seconds the stages before the last get under a budget of early_cap x the baseline's predicted
-    seconds (base_s), the cap --early_cap puts on them at larger budgets; None for no cap (0)."""
+    seconds (base_s), the cap --early_cap puts on them at larger budgets; None for no cap (0).
+
+    Where calibration and step capture alone take that budget (a tiny run), the early stages would get no time
+    at it: a UserError when the cap was asked for (required), else None, no cap (the default's cap is for
+    budgets that leave time to train)."""
     if not early_cap or len(stages) < 2:
         return None
     if early_cap * base_s - calib_s <= sum(overhead):
+        if not required:
+            return None
         raise UserError(f"--early_cap {early_cap:g} is {early_cap * base_s:.1f} s of the baseline's predicted "
                         f"{base_s:.1f} s, no more than calibration and step capture ({calib_s + sum(overhead):.1f} s): "
                         "the early stages would get no time; give a larger --early_cap (e.g. 0.45) or none")

@@ -7,12 +7,14 @@ from ..errors import UserError
 
 # Stages as "WIDTH_FRACTION/RESOLUTION_FRACTION:SHARE", comma separated; SHARE is the stage's
 # fraction of the training epochs (the budget planner turns shares into seconds).
-# Default: grow the resolution 1/2 -> 3/4 -> full at full width, 30/30/40% of the epochs. With regularisation
-# growing with resolution (TrainConfig.reg_start = 0) it was the most accurate recipe on validation at a fixed
-# time budget in outputs/ablations/val_cifar10_w16_e30_b0.45 (docs/results.md, "Recipes, chosen on validation").
-DEFAULT_SCHEDULE = "1/0.5:0.3,1/0.75:0.3,1/1:0.4"
-# Width and resolution growth (the mission's full recipe), best with init="fresh".
-WIDTH_AND_RESOLUTION_SCHEDULE = "0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4"
+# Default: grow width and resolution together, 1/2 -> 3/4 -> full, over 30/30/40% of the epochs, new channels
+# starting fresh (TrainConfig.init), with regularisation growing with resolution (TrainConfig.reg_start = 0)
+# and, under a budget above 0.3 of the baseline's time, the early stages kept at the time they get at 0.3
+# (TrainConfig.early_cap). Chosen on validation on a GPU and on a CPU (docs/results.md, "The default:
+# width growth with a capped start"): the only recipe above the short control at every budget in both.
+DEFAULT_SCHEDULE = "0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4"
+# Resolution growth at full width (the default before width growth): the same shares.
+RESOLUTION_SCHEDULE = "1/0.5:0.3,1/0.75:0.3,1/1:0.4"
 BASELINE_SCHEDULE = "1/1:1"
 WIDTH_QUANTUM = 4  # channels; stage widths are multiples of this (hardware-friendly sizes)
 RESOLUTION_QUANTUM = 4  # px; stage resolutions are multiples of this
@@ -93,7 +95,7 @@ def restrict_growth(stages, grow):
     else:
         raise UserError(f"unknown --grow {grow!r}; choose width, resolution or both")
     if all(s.width_frac >= 1 and s.res_frac >= 1 for s in kept):  # nothing left to grow: a baseline in disguise
-        example = "0.5/1:0.3,0.75/1:0.3,1/1:0.4" if grow == "width" else DEFAULT_SCHEDULE
+        example = "0.5/1:0.3,0.75/1:0.3,1/1:0.4" if grow == "width" else RESOLUTION_SCHEDULE
         raise UserError(f"--grow {grow} keeps only the {grow} growth of the schedule {format_schedule(stages)}, which "
                         f"has none: every stage would train at full size; give a --schedule that grows the {grow} "
                         f"(e.g. {example}), or --grow both")
