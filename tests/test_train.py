@@ -47,11 +47,14 @@ def test_progressive_run_learns_and_writes_documented_files(tiny_run):
     assert len(summary["growth"]) == 2
 
 
-def test_default_progressive_recipe_grows_resolution_at_full_width(tiny_run):
-    run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="default")
+def test_default_progressive_recipe_grows_width_and_resolution(tiny_run):
+    summary = run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="default")
     rows = read_jsonl(os.path.join(run_dir(tiny_run, "default"), "metrics.jsonl"))
-    assert [r["width"] for r in rows] == [8] * 4
+    assert [r["width"] for r in rows] == [4, 8, 8, 8]  # 8 x 1/2, then 8 x 3/4 = 6 rounds to 8 (multiples of 4)
     assert [r["resolution"] for r in rows] == [16, 24, 32, 32]
+    assert [g["width"] for g in summary["growth"]] == [8, 8]
+    cfg = json.load(open(os.path.join(run_dir(tiny_run, "default"), "config.json")))
+    assert (cfg["init"], cfg["reg_start"], cfg["early_cap"]) == ("fresh", 0.0, 0.0)  # no budget: nothing to cap
 
 
 def test_lr_restart_and_bn_recalibration_act_at_each_resolution_change(tiny_run):

@@ -93,7 +93,8 @@ def explore_schedule(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=DE
         if not 0 < budget < 1:
             raise UserError(f"budget {budget:g} must be a fraction of the baseline's time in (0, 1), or 0 for none")
         if not 0 <= early_cap < 1:
-            raise UserError(f"early cap {early_cap:g} must be a fraction of the baseline's time in [0, 1), or 0 for none")
+            raise UserError(f"early cap {early_cap:g} must be a fraction of the baseline's time in [0, 1), "
+                            "or 0 for none")
         speeds = [1 / c for c in cost]  # full-size epochs of images per unit of cost; one epoch = one image here
         cap = None
         if early_cap and len(stages) > 1:
@@ -153,10 +154,10 @@ def schedule_sliders(epochs=100, budget=0.0, dataset="cifar10", width=64):
         num_stages=w.IntSlider(3, min=1, max=6, description="number of stages", style=style, layout=layout),
         boundaries=w.FloatRangeSlider(value=DEFAULT_BOUNDARIES, min=0.05, max=0.95, step=0.05,
                                       description="stage boundaries", style=style, layout=layout),
-        start_width=w.FloatSlider(DEFAULT_START.width_frac, min=0.25, max=1.0, step=0.05, description="start width factor",
-                                  style=style, layout=layout),
-        start_res=w.FloatSlider(DEFAULT_START.res_frac, min=0.25, max=1.0, step=0.05, description="start resolution factor",
-                                style=style, layout=layout),
+        start_width=w.FloatSlider(DEFAULT_START.width_frac, min=0.25, max=1.0, step=0.05,
+                                  description="start width factor", style=style, layout=layout),
+        start_res=w.FloatSlider(DEFAULT_START.res_frac, min=0.25, max=1.0, step=0.05,
+                                description="start resolution factor", style=style, layout=layout),
         epochs=w.IntSlider(epochs, min=6, max=300, step=2, description="epochs", style=style, layout=layout),
         budget=w.FloatSlider(budget, min=0.0, max=0.95, step=0.05, description="budget (0 = none)",
                              style=style, layout=layout),
