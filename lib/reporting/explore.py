@@ -11,6 +11,7 @@ from ..growth.flops import flops_per_image
 from ..records import read_jsonl
 from ..training.budget import plan_budget
 from ..training.config import DEFAULT_EARLY_CAP
+from ..training.runstate import early_cap_seconds
 from ..training.schedule import (DEFAULT_SCHEDULE, Stage, format_schedule, parse_schedule, stage_bounds,
                                  stage_epochs, stage_sizes)
 
@@ -96,9 +97,8 @@ def explore_schedule(num_stages=3, boundaries=DEFAULT_BOUNDARIES, start_width=DE
             raise UserError(f"early cap {early_cap:g} must be a fraction of the baseline's time in [0, 1), "
                             "or 0 for none")
         speeds = [1 / c for c in cost]  # full-size epochs of images per unit of cost; one epoch = one image here
-        cap = None
-        if early_cap and len(stages) > 1:
-            cap = sum(plan_budget(stages, speeds, 1, early_cap * epochs)["seconds"][:-1])
+        no_overhead = [0.0] * len(stages)  # the FLOPs model has no calibration or step capture
+        cap = early_cap_seconds(early_cap, stages, speeds, 1, epochs, 0.0, no_overhead)  # as training plans it
         lengths = plan_budget(stages, speeds, 1, budget * epochs, early_cap_s=cap)["epochs"]
     else:
         lengths = [float(e) for e in stage_epochs(stages, int(epochs))]
