@@ -29,7 +29,9 @@ def run_dir(kw, name):
 
 
 def test_progressive_run_learns_and_writes_documented_files(tiny_run):
-    summary = run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="prog",
+    # a steady start (zero-init residual branches): at this toy's 10 steps an epoch and lr 0.2, whether the plain
+    # start spikes depends on the CPU's kernels, and a spiked 4-epoch run ends near 30 % on one CPU, 90 % on another
+    summary = run(tiny_run, algo="yes", num_epochs=4, width=8, exp_name="prog", zero_init_residual=True,
                   schedule="0.5/0.5:0.3,0.75/0.75:0.3,1/1:0.4")
     d = run_dir(tiny_run, "prog")
     assert set(os.listdir(d)) >= {"config.json", "metrics.jsonl", "summary.json", "env.json", "checkpoint.pt"}
@@ -43,7 +45,7 @@ def test_progressive_run_learns_and_writes_documented_files(tiny_run):
     assert saved["final_width"] == 8 and saved["final_resolution"] == 32 and saved["epochs"] == 4
     assert ENV_KEYS <= set(json.load(open(os.path.join(d, "env.json"))))
     assert json.load(open(os.path.join(d, "config.json")))["algo"] == "yes"
-    assert summary["test_acc"] > 30  # 10 easy classes: chance is 10%
+    assert summary["test_acc"] > 50  # 10 easy classes: chance is 10%
     assert len(summary["growth"]) == 2
 
 
@@ -300,9 +302,15 @@ def test_lib_train_stays_the_function_after_submodules_are_imported():
 
 
 def test_compile_compiles_once_per_stage(tiny_run):
-    """torch.compile (inductor on the CPU here): one graph per stage, no recompilation storm."""
-    summary = run(tiny_run, algo="yes", width=8, compile=True, exp_name="compiled",
-                  schedule="0.5/0.5:0.34,0.75/0.75:0.33,1/1:0.33")
+    """torch.compile (inductor on the CPU here): one graph per stage, no recompilation storm. Run from the CLI in
+    its own process, as a user runs it: in this test process, after the suite has switched torch's thread count
+    back and forth, a compiled backward was seen to hang in oneDNN's threading on one CPU."""
+    args = ["--dataset", "cifar10", "--data_root", tiny_run["data_root"], "--out_dir", tiny_run["out_dir"],
+            "--exp_name", "compiled", "--num_epochs", "3", "--width", "8", "--batch_size", "40", "--device", "cpu",
+            "--algo", "yes", "--compile", "--schedule", "0.5/0.5:0.34,0.75/0.75:0.33,1/1:0.33", "--quiet"]
+    done = subprocess.run([sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
     rows = read_jsonl(os.path.join(run_dir(tiny_run, "compiled"), "metrics.jsonl"))
     assert [r["compilations"] for r in rows] == [1, 2, 3]
+    summary = json.load(open(os.path.join(run_dir(tiny_run, "compiled"), "summary.json")))
     assert summary["compilations"] == 3 and summary["final_width"] == 8
