@@ -31,8 +31,8 @@ from .runstate import (calibrate_budget, compilations, new_state, progress_plan,
 from .probe import probe_batches, probe_loss, stage_has_stalled
 from .schedule import (batch_lr_factor, cut_stage, lr_at, parse_schedule, reg_scale, restrict_growth,
                        stage_batch_multiples, stage_sizes)
-from .step import (FiniteCheck, QueueBound, StageStep, diverged_fix, make_optimizer, match_state_layout, memory_error,
-                   precision_for)
+from .step import (FiniteCheck, QueueBound, StageStep, compile_net, diverged_fix, make_optimizer, match_state_layout,
+                   memory_error, precision_for)
 from .clock import TrainClock, wait_for
 from .evaluate import evaluate_splits
 
@@ -192,7 +192,7 @@ class _Run:
         cfg = self.cfg
         compiled = cfg.compile and compile
         net = dist.wrap(model, self.info, self.device, cfg.sync_bn) if wrap else model
-        net = torch.compile(net, dynamic=False) if compiled else net
+        net = compile_net(net, self.device) if compiled else net
         capture = (self.device.type == "cuda" and cfg.cuda_graphs == "on" and not compiled
                    and not self.info.enabled)
         match_state_layout(optimizer)  # momentum carried by a growth or loaded on resume may not be channels_last

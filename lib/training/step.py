@@ -26,6 +26,16 @@ def precision_for(device):
     return torch.contiguous_format, contextlib.nullcontext
 
 
+def compile_net(net, device):
+    """torch.compile for one stage's fixed shapes. On the CPU with inductor's layout optimisation off, so that the
+    compiled convolutions keep the eager CPU step's NCHW layout: inductor otherwise runs every CPU convolution
+    channels_last, and there oneDNN's 1x1 stride-2 convolution backward (a residual shortcut) computed wrong weight
+    gradients and could hang when its input had fewer channels than the kernel's SIMD block (4 input channels, the
+    first stage of a width-8 model, on an AVX2 CPU with torch 2.14.1; tests/test_compile.py)."""
+    options = {"layout_optimization": False} if device.type == "cpu" else None
+    return torch.compile(net, dynamic=False, options=options)
+
+
 def make_optimizer(model, cfg):
     """SGD with nesterov momentum; weight decay on conv/linear weights only (not BN, not biases).
 
