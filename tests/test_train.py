@@ -302,15 +302,10 @@ def test_lib_train_stays_the_function_after_submodules_are_imported():
 
 
 def test_compile_compiles_once_per_stage(tiny_run):
-    """torch.compile (inductor on the CPU here): one graph per stage, no recompilation storm. Run from the CLI in
-    its own process, as a user runs it, so that a hang or crash inside a compiled kernel fails this test rather
-    than the suite (the width-8 model's 4-channel first stage once hung here: tests/test_compile.py)."""
-    args = ["--dataset", "cifar10", "--data_root", tiny_run["data_root"], "--out_dir", tiny_run["out_dir"],
-            "--exp_name", "compiled", "--num_epochs", "3", "--width", "8", "--batch_size", "40", "--device", "cpu",
-            "--algo", "yes", "--compile", "--schedule", "0.5/0.5:0.34,0.75/0.75:0.33,1/1:0.33", "--quiet"]
-    done = subprocess.run([sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
+    """torch.compile (inductor on the CPU here): one graph per stage, no recompilation storm. The width-8 model's
+    4-channel first stage is the shortcut tests/test_compile.py checks (it hung here while compiled channels_last)."""
+    summary = run(tiny_run, algo="yes", width=8, compile=True, exp_name="compiled",
+                  schedule="0.5/0.5:0.34,0.75/0.75:0.33,1/1:0.33")
     rows = read_jsonl(os.path.join(run_dir(tiny_run, "compiled"), "metrics.jsonl"))
     assert [r["compilations"] for r in rows] == [1, 2, 3]
-    summary = json.load(open(os.path.join(run_dir(tiny_run, "compiled"), "summary.json")))
     assert summary["compilations"] == 3 and summary["final_width"] == 8
