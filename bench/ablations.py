@@ -26,7 +26,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from budget import add_shared_arguments, check_settings, finished_run, folder_name, matched_time, mean_std as stats, parse_seeds, report_warnings, result_folder, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_shared_arguments, check_settings, finished_run, folder_name, matched_time, mean_std as stats, mixed_machine_warnings, parse_seeds, report_warnings, result_folder, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out schedule, reg_start and early_cap, so a name keeps its
@@ -252,6 +252,8 @@ def main(argv=None):
                                        for k, s in by_seed.items())
     warnings += unstable_start_warnings((f"seed {k} {name}", os.path.join(folder, "runs", f"{name}_s{k}"), s)
                                         for name, by_seed in runs.items() for k, s in by_seed.items())
+    warnings += mixed_machine_warnings((f"seed {k} {name}", os.path.join(folder, "runs", f"{name}_s{k}"))
+                                       for name, by_seed in runs.items() for k in by_seed)
     shared_note = "".join(f"\n\n{n}'s row is the runs of {other}: at budget {args.budget:g} its early_cap "
                           f"({RECIPES[n]['early_cap']:g}) does not bind, so its plan is the same" for n, other in same.items())
     text = header + ("\n\n" + args.note if args.note else "") + shared_note + "\n\n" + "\n".join(lines) + "\n"

@@ -26,7 +26,8 @@ from lib.training.loop import train  # noqa: E402
 from lib.training.rundir import other_data  # noqa: E402
 from lib.records import read_json, read_jsonl, write_text  # noqa: E402
 from lib.data.datasets import DATASETS  # noqa: E402
-from lib.training.rundir import METRICS_NAME  # noqa: E402
+from lib.training.rundir import ENV_NAME, METRICS_NAME  # noqa: E402
+from lib.reporting.report import hardware  # noqa: E402
 from lib.training.stability import instability_warning  # noqa: E402
 
 ARMS = ("no", "yes", "short")
@@ -205,6 +206,26 @@ def unstable_start_warnings(runs):
     return out
 
 
+def mixed_machine_warnings(runs):
+    """A warning when the runs of one table trained on more than one machine (env.json: the device, its model,
+    its threads). Seconds compare only on one machine, and a run's time ratio holds only against a baseline
+    timed on its own: on two 2-core CPUs of one architecture a full-size step ran at 320-420 and 570-610
+    images/s. runs: (label, run folder) pairs; a folder without env.json is not judged.
+    -> [the warning, naming the runs off the most common machine], or [] when there is one machine."""
+    by_machine = {}
+    for label, folder in runs:
+        path = os.path.join(folder, ENV_NAME)
+        if os.path.exists(path):
+            by_machine.setdefault(hardware(read_json(path)), []).append(label)
+    if len(by_machine) < 2:
+        return []
+    common, *others = sorted(by_machine, key=lambda m: -len(by_machine[m]))
+    named = "; ".join(f"{m}: {', '.join(by_machine[m])}" for m in others)
+    return [f"these runs trained on {len(by_machine)} machines ({len(by_machine[common])} on {common}; {named}): "
+            "seconds and equal time compare only on one machine, so train the arms compared on one machine, "
+            "each progressive arm planning from that machine's own timing of the baseline"]
+
+
 def report_warnings(warnings):
     """Print each warning on stderr; -> the same as paragraphs to put under a table ('' for none)."""
     print("".join(f"warning: {w}\n" for w in warnings), end="", file=sys.stderr)
@@ -365,6 +386,8 @@ def main(argv=None):
                                        for arm in arms if arm != "no" for s in results[arm])
     warnings += unstable_start_warnings((f"seed {s['seed']} arm {arm}", paths[arm, s["seed"]], s)
                                         for arm in arms for s in results[arm])
+    warnings += mixed_machine_warnings((f"seed {s['seed']} arm {arm}", paths[arm, s["seed"]])
+                                       for arm in arms for s in results[arm])
     print(header)
     print(text)
     write_text(os.path.join(folder, "table.md"), header + "\n\n" + text + "\n" + report_warnings(warnings))

@@ -33,7 +33,7 @@ from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.report import hardware  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import add_run_arguments, arm_settings, check_settings, finished_run, mean_std, parse_seeds, report_warnings, result_folder, reuse_run, run_arm, settings_suffix, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, check_settings, finished_run, mean_std, mixed_machine_warnings, parse_seeds, report_warnings, result_folder, reuse_run, run_arm, settings_suffix, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -198,12 +198,13 @@ def frontier_table(rows, with_val=False):
 
 
 def device_of(records):
-    """The machine the baseline ran on (env.json), e.g. 'NVIDIA H100 80GB HBM3' or 'CPU x86_64, 2 threads'."""
-    for r in records:
-        env = os.path.join(r["path"], "env.json")
-        if os.path.exists(env):
-            return hardware(read_json(env))
-    return str(records[0]["summary"].get("device", "")) if records else ""
+    """The machines the runs trained on (env.json), e.g. 'NVIDIA H100 80GB HBM3' or 'CPU AMD EPYC, 2 threads';
+    several joined by ' and ', the first one's first (mixed_machine_warnings then says which run ran where)."""
+    machines = [hardware(read_json(env)) for env in (os.path.join(r["path"], "env.json") for r in records)
+                if os.path.exists(env)]
+    if not machines:
+        return str(records[0]["summary"].get("device", "")) if records else ""
+    return " and ".join(dict.fromkeys(machines))
 
 
 def main(argv=None):
@@ -245,6 +246,8 @@ def main(argv=None):
               + " ".join(argv if argv is not None else sys.argv[1:]))
     warnings = speed_drift(records) + unstable_start_warnings(
         (f"seed {r['seed']} {r['method']} budget {r['budget']:g}", r["path"], r["summary"]) for r in records)
+    warnings += mixed_machine_warnings((f"seed {r['seed']} {r['method']} budget {r['budget']:g}", r["path"])
+                                       for r in records)
     print(header + "\n\n" + table)
     write_text(os.path.join(root, "table.md"), header + "\n\n" + table + "\n" + report_warnings(warnings))
     write_text(os.path.join(root, "results.json"),

@@ -7,6 +7,7 @@ import secrets
 import subprocess
 import sys
 
+CPUINFO = "/proc/cpuinfo"  # Linux names the CPU model here
 TEMP_PREFIX = ".tmp_"  # atomic_open's temp files: TEMP_PREFIX + random hex + "_" + the final name, beside it
 
 
@@ -84,6 +85,19 @@ def git_commit(folder="."):
         return None
 
 
+def cpu_name(cpuinfo=CPUINFO):
+    """The CPU's model, e.g. 'AMD EPYC 7B13', from Linux's /proc/cpuinfo; elsewhere, or when it names none, the
+    architecture ('x86_64'). Two CPUs of one architecture can train at very different speeds, so a run's
+    seconds are only comparable with runs on the same model."""
+    with contextlib.suppress(OSError):
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    return platform.processor() or platform.machine()
+
+
 def env_info(device):
     """Versions and hardware a result depends on."""
     import torch
@@ -97,7 +111,7 @@ def env_info(device):
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
-        "device_name": platform.processor() or platform.machine(),
+        "device_name": cpu_name(),
         "git_commit": git_commit(os.path.dirname(os.path.abspath(__file__))),
     }
     if str(device).startswith("cuda"):

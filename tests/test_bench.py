@@ -1,6 +1,7 @@
 """bench/budget.py and bench/frontier.py end to end on tiny generated data: tables, figures, reusing finished runs."""
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from bench_support import load_bench
+from lib import records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -276,6 +278,37 @@ def test_frontier_names_the_arms_trained_at_another_speed_than_their_baseline():
     assert _budget_script().baseline_speed_warning("seed 0 arm no", dict(train_time_s=2000.0), None, 1000.0) is None
     assert _budget_script().baseline_speed_warning("x", dict(train_time_s=100.0, plan={}), 0.5, 1000.0).startswith(
         "x: it trained 100.0 s for 0.5 of the baseline's epochs, 0.20x the 1000.0 s")
+
+
+def test_tables_name_the_runs_trained_on_another_machine(tmp_path):
+    def run(name, **env):
+        folder = tmp_path / name
+        folder.mkdir()
+        if env:
+            (folder / "env.json").write_text(json.dumps({"device": "cpu", "torch_threads": 2, **env}))
+        return str(folder)
+
+    one = [("seed 0 short", run("a", device_name="AMD EPYC")), ("seed 0 yes", run("b", device_name="AMD EPYC")),
+           ("seed 1 yes", run("c"))]  # no env.json: not judged
+    assert _budget_script().mixed_machine_warnings(one) == []
+    two = one + [("seed 3 yes", run("d", device_name="Intel Xeon"))]
+    (line,) = _budget_script().mixed_machine_warnings(two)
+    assert line.startswith("these runs trained on 2 machines (2 on CPU AMD EPYC, 2 threads; CPU Intel Xeon, 2 "
+                           "threads: seed 3 yes)")
+    recs = [dict(path=p, summary={}) for _, p in two]
+    assert _frontier_script().device_of(recs) == "CPU AMD EPYC, 2 threads and CPU Intel Xeon, 2 threads"
+    threads = one + [("seed 4 yes", run("e", device_name="AMD EPYC", torch_threads=1))]
+    assert "CPU AMD EPYC, 1 threads: seed 4 yes" in _budget_script().mixed_machine_warnings(threads)[0]
+
+
+def test_a_run_names_its_cpu_model(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n\nprocessor\t: 1\n")
+    assert records.cpu_name(str(info)) == "AMD EPYC 7B13"
+    info.write_text("processor\t: 0\nBogoMIPS\t: 50.00\n")  # no model named (some ARM kernels)
+    assert records.cpu_name(str(info)) == (platform.processor() or platform.machine())
+    assert records.cpu_name(str(tmp_path / "absent")) == (platform.processor() or platform.machine())
+    assert records.env_info("cpu")["device_name"] == records.cpu_name()
 
 
 def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path, capsys, one_thread):
