@@ -2,8 +2,10 @@
 import json
 
 import pytest
+import torch
 
 from bench_support import load_bench
+from lib.records import cpu_name
 
 
 def _script():
@@ -24,6 +26,7 @@ def test_throughput_bench_prints_and_writes_the_low_resolution_step_cost(tmp_pat
         assert 0 < row["fraction_of_peak"] < 1
     assert result["low_res_step_cost"] == rows[(8, 16)]["cost_vs_full_resolution"] and result["step"] == "eager"
     assert json.load(open(out))["low_res_step_cost"] == result["low_res_step_cost"]
+    assert result["device"] == f"CPU {cpu_name()}, {torch.get_num_threads()} threads"  # the model, not 'x86_64'
     printed = capsys.readouterr().out
     assert "at width 8, a 16 px step costs" in printed and "of a 32 px step" in printed
 
