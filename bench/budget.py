@@ -206,17 +206,24 @@ def unstable_start_warnings(runs):
     return out
 
 
-def mixed_machine_warnings(runs):
-    """A warning when the runs of one table trained on more than one machine (env.json: the device, its model,
-    its threads). Seconds compare only on one machine, and a run's time ratio holds only against a baseline
-    timed on its own: on two 2-core CPUs of one architecture a full-size step ran at 320-420 and 570-610
-    images/s. runs: (label, run folder) pairs; a folder without env.json is not judged.
-    -> [the warning, naming the runs off the most common machine], or [] when there is one machine."""
+def machines_of(runs):
+    """The machines (report.hardware of each env.json: the device, its model, its threads) that runs trained on
+    -> {machine: [labels]}, in the order first seen. runs: (label, run folder) pairs; a folder without env.json
+    is left out."""
     by_machine = {}
     for label, folder in runs:
         path = os.path.join(folder, ENV_NAME)
         if os.path.exists(path):
             by_machine.setdefault(hardware(read_json(path)), []).append(label)
+    return by_machine
+
+
+def mixed_machine_warnings(runs):
+    """A warning when the runs of one table trained on more than one machine (machines_of). Seconds compare only
+    on one machine, and a run's time ratio holds only against a baseline timed on its own: on two 2-core CPUs
+    of one architecture a full-size step ran at 320-420 and 570-610 images/s. runs: (label, run folder) pairs.
+    -> [the warning, naming the runs off the most common machine], or [] when there is one machine."""
+    by_machine = machines_of(runs)
     if len(by_machine) < 2:
         return []
     common, *others = sorted(by_machine, key=lambda m: -len(by_machine[m]))

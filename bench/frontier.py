@@ -30,10 +30,9 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.training.config import check_name  # noqa: E402
 from lib.errors import UserError  # noqa: E402
 from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
-from lib.records import read_json, write_text  # noqa: E402
-from lib.reporting.report import hardware  # noqa: E402
+from lib.records import write_text  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import add_run_arguments, arm_settings, check_settings, finished_run, mean_std, mixed_machine_warnings, parse_seeds, report_warnings, result_folder, reuse_run, run_arm, settings_suffix, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, check_settings, finished_run, machines_of, mean_std, mixed_machine_warnings, parse_seeds, report_warnings, result_folder, reuse_run, run_arm, settings_suffix, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -200,11 +199,10 @@ def frontier_table(rows, with_val=False):
 def device_of(records):
     """The machines the runs trained on (env.json), e.g. 'NVIDIA H100 80GB HBM3' or 'CPU AMD EPYC, 2 threads';
     several joined by ' and ', the first one's first (mixed_machine_warnings then says which run ran where)."""
-    machines = [hardware(read_json(env)) for env in (os.path.join(r["path"], "env.json") for r in records)
-                if os.path.exists(env)]
+    machines = machines_of(("", r["path"]) for r in records)
     if not machines:
         return str(records[0]["summary"].get("device", "")) if records else ""
-    return " and ".join(dict.fromkeys(machines))
+    return " and ".join(machines)
 
 
 def main(argv=None):

@@ -25,10 +25,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.data.augment import augment_batch  # noqa: E402
 from lib.training.config import TrainConfig  # noqa: E402
 from lib.data.datasets import DATASETS  # noqa: E402
-from lib.records import cpu_name  # noqa: E402
 from lib.growth.flops import flops_per_image  # noqa: E402
 from lib.growth.model import resnet18  # noqa: E402
-from lib.records import write_text  # noqa: E402
+from lib.records import env_info, write_text  # noqa: E402
+from lib.reporting.report import hardware  # noqa: E402
 from lib.training.schedule import MIN_RESOLUTION  # noqa: E402
 from lib.training.step import StageStep, make_optimizer, precision_for, train_step  # noqa: E402
 
@@ -181,8 +181,7 @@ def main(argv=None):
                           else "cpu")
     spec = DATASETS[args.dataset]
     widths, resolutions = args.widths, args.resolutions
-    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"CPU {cpu_name()}, {torch.get_num_threads()} threads")
+    name = hardware(env_info(device))  # as the run folders' env.json name it
     peak = peak_tflops(args, device)
     captured = device.type == "cuda" and args.cuda_graphs == "on" and not args.compile
     print(f"device: {name}; batch {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up; "
