@@ -30,7 +30,8 @@ from budget import add_shared_arguments, check_settings, finished_run, folder_na
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out schedule, reg_start and early_cap, so a name keeps its
-# meaning when defaults move.
+# meaning when defaults move. How a --budget is accounted (--budget_base) is no recipe's: each takes the library's
+# (runs recorded before that flag read calibrated, and are not reused as today's).
 RECIPES = {
     "short": dict(algo="short"),
     "default": dict(algo="yes"),

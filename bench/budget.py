@@ -166,12 +166,16 @@ def baseline_speed_warning(label, summary, budget, baseline_s, tolerance=BASELIN
     baseline (baseline_s seconds) trained: another day of a shared machine, other work beside it, a baseline
     reused from elsewhere. Its time ratio, and under matched time its seconds, are then off by as much.
 
-    A progressive arm (one with a budget plan) is judged by its calibration's estimate of the baseline's
-    seconds, any other arm by its seconds over its budget (short trains the budget's share of the epochs).
+    A progressive arm (one with a budget plan) is judged by its estimate of the baseline's seconds (the one its
+    full-size stage's speed gave, --budget_base trained, else its calibration's), any other arm by its seconds
+    over its budget (short trains the budget's share of the epochs).
     -> the one-line warning, or None when within `tolerance` either way or nothing can be judged.
     """
     plan = summary.get("plan") or {}
-    if plan.get("baseline_predicted_s"):
+    if summary.get("rebase"):
+        predicted = summary["rebase"]["baseline_s"]
+        what = f"its full-size stage's speed put the baseline at {predicted:.1f} s"
+    elif plan.get("baseline_predicted_s"):
         predicted = plan["baseline_predicted_s"]
         what = f"its calibration put the baseline at {predicted:.1f} s"
     elif budget and not plan:

@@ -106,7 +106,8 @@ def test_frontier_bench_trains_every_point_once_and_reuses_finished_runs(cifar_r
     speed = [w.split(":")[0] for w in warned if "another speed" in w]  # (not a tiny run's loss spike, if any)
     assert speed == ["seed 0 progressive budget 0.4", "seed 0 short budget 0.4"]
     assert "\n\nwarning: seed 0 short budget 0.4: it trained " in open(first / "table.md").read()
-    assert "warning: seed 0 progressive budget 0.4: its calibration put the baseline at" in capsys.readouterr().err
+    assert "warning: seed 0 progressive budget 0.4: its full-size stage's speed put the baseline at" in \
+        capsys.readouterr().err  # (--budget_base trained re-estimated it in training)
     summary_path.write_text(json.dumps(saved))
     capsys.readouterr()
     assert bench.main(common + ["--budgets", "0.4", "--tag", "first", "--lr", "0.1"]) == 2
@@ -278,6 +279,11 @@ def test_frontier_names_the_arms_trained_at_another_speed_than_their_baseline():
     assert _budget_script().baseline_speed_warning("seed 0 arm no", dict(train_time_s=2000.0), None, 1000.0) is None
     assert _budget_script().baseline_speed_warning("x", dict(train_time_s=100.0, plan={}), 0.5, 1000.0).startswith(
         "x: it trained 100.0 s for 0.5 of the baseline's epochs, 0.20x the 1000.0 s")
+    # a progressive arm whose full-size stage re-estimated the baseline (--budget_base trained) is judged by that
+    rebased = dict(train_time_s=600.0, plan=dict(baseline_predicted_s=1000.0), rebase=dict(baseline_s=1300.0))
+    assert _budget_script().baseline_speed_warning("y", rebased, 0.5, 1000.0).startswith(
+        "y: its full-size stage's speed put the baseline at 1300.0 s, 1.30x the 1000.0 s")
+    assert _budget_script().baseline_speed_warning("y", dict(rebased, rebase=None), 0.5, 1000.0) is None
 
 
 def test_tables_name_the_runs_trained_on_another_machine(tmp_path):

@@ -236,3 +236,69 @@ def test_a_run_with_early_cap_plans_its_low_resolution_stages_as_at_the_cap(tiny
     assert capped["epochs"][:2] == pytest.approx(at_cap["epochs"][:2])
     assert capped["epochs"][2] > free["epochs"][2] and sum(capped["epochs"][:2]) < sum(free["epochs"][:2])
     assert sum(capped["seconds"]) == pytest.approx(sum(free["seconds"]))
+
+
+PLAN = dict(images_per_s=[4000.0, 1500.0, 500.0], capture_s=[0.0, 0.0, 2.0], calibration_s=3.0)
+
+
+def test_rebased_budget_is_the_fraction_of_the_baseline_at_the_speed_training_kept():
+    """The full-size stage trained 400 images a second where calibration measured 500, so the 10-epoch baseline
+    of 1,000 images an epoch takes 25 s (plus its 2 s capture), not 22."""
+    new = budget_module.rebased_budget(PLAN, 0.5, 10, 1000, images=2000, busy_s=5.0)
+    assert new["images_per_s"] == pytest.approx(400.0)
+    assert new["baseline_s"] == pytest.approx(10 * 1000 / 400 + 2.0)
+    assert new["budget_s"] == pytest.approx(0.5 * 27.0)
+    assert new["train_budget_s"] == pytest.approx(0.5 * 27.0 - 3.0)  # calibration was spent from the same budget
+
+
+def test_rebased_budget_waits_for_an_epoch_and_keeps_within_the_speed_tolerance():
+    assert budget_module.rebased_budget(PLAN, 0.5, 10, 1000, images=999, busy_s=5.0) is None  # under an epoch
+    assert budget_module.rebased_budget(PLAN, 0.5, 10, 1000, images=1000, busy_s=0.1) is None  # too brief to judge
+    slow = budget_module.rebased_budget(PLAN, 0.5, 10, 1000, images=1000, busy_s=100.0)  # 10 images/s: 50x slower
+    fast = budget_module.rebased_budget(PLAN, 0.5, 10, 1000, images=100_000, busy_s=1.0)
+    assert slow["images_per_s"] == pytest.approx(500 / budget_module.SPEED_TOLERANCE)
+    assert fast["images_per_s"] == pytest.approx(500 * budget_module.SPEED_TOLERANCE)
+
+
+def test_a_moved_budget_keeps_progress_continuous_and_ends_at_the_new_budget():
+    from lib.training.clock import TrainClock, time_progress
+
+    clock = TrainClock(30.0, None, 60.0, types.SimpleNamespace(enabled=False), torch.device("cpu"))
+    assert clock.progress(0) == pytest.approx(0.5)
+    clock.retarget(90.0)  # the baseline turned out slower: 30 s more for the last half
+    assert clock.anchor == (30.0, pytest.approx(0.5)) and clock.progress(0) == pytest.approx(0.5)
+    assert time_progress(60.0, 90.0, clock.anchor) == pytest.approx(0.75)
+    assert time_progress(90.0, 90.0, clock.anchor) == pytest.approx(1.0)
+    clock.retarget(20.0)  # already past a budget that shrank: the run is over
+    assert clock.progress(0) >= 1.0
+
+
+@pytest.mark.parametrize("base", ["trained", "calibrated"])
+def test_a_budget_is_a_fraction_of_the_baseline_at_the_speed_training_kept(tiny_run, one_thread, monkeypatch, base):
+    """Calibration that measured 1.3x the speed the machine then keeps (a short burst on a shared machine): with
+    --budget_base trained the run's end moves to 0.6 of the baseline's time at the full-size stage's trained speed,
+    so it trains longer than planned; with calibrated it ends where the plan said."""
+    from lib.training import runstate
+    from lib import train
+
+    real = runstate.measure_throughput
+
+    def burst(*args, **kwargs):
+        table, capture, seconds, steps = real(*args, **kwargs)
+        return {k: 1.3 * v for k, v in table.items()}, capture, seconds, steps
+
+    monkeypatch.setattr(runstate, "measure_throughput", burst)
+    summary = train(**tiny_run | dict(num_epochs=12, width=8), algo="yes", budget=0.6, budget_base=base,
+                    calibration_steps=2, exp_name=base)
+    plan, full = summary["plan"], summary["stages"][-1]
+    trained_ips = full["images"] / (full["seconds"] - full["capture_s"])
+    if base == "calibrated":
+        assert summary["rebase"] is None
+        assert summary["train_time_s"] == pytest.approx(plan["budget_s"], rel=0.05)
+        return
+    rebase = summary["rebase"]
+    assert rebase["images_per_s"] < plan["images_per_s"][-1]
+    assert rebase["images_per_s"] == pytest.approx(trained_ips, rel=0.2)  # its last estimate, an epoch before the end
+    assert rebase["budget_s"] == pytest.approx(0.6 * rebase["baseline_s"])
+    assert summary["train_time_s"] == pytest.approx(rebase["budget_s"], rel=0.05)
+    assert summary["train_time_s"] > 1.1 * plan["budget_s"]

@@ -42,6 +42,8 @@ def test_parse_duration(text, seconds):
     (dict(early_cap=True, algo="yes", budget=0.6), "--early_cap True must be a fraction"),
     (dict(early_cap="0.4", algo="yes", budget=0.6), "--early_cap '0.4' must be a fraction"),
     (dict(early_cap=0.45, algo="yes"), "--early_cap 0.45 caps the early stages' time within a budget; add --budget"),
+    (dict(budget_base="measured", algo="yes", budget=0.6), "unknown --budget_base 'measured'; choose trained .* or "
+                                                           "calibrated"),
 ])
 def test_bad_config_names_the_problem(kwargs, message):
     with pytest.raises(UserError, match=message):
@@ -141,3 +143,16 @@ def test_the_default_cap_applies_under_a_budget_and_is_idle_without_one():
     assert resolve_config(make_config(algo="yes", num_epochs=30)).early_cap == 0.0  # no budget: nothing capped
     assert resolve_config(make_config(algo="yes", num_epochs=30, early_cap=0)).early_cap == 0.0
     assert saved_config({"algo": "yes"})["early_cap"] == 0.0  # a record older than the flag ran uncapped
+
+
+def test_only_a_progressive_budget_run_records_its_budget_as_moved_by_training():
+    """--budget_base trained re-estimates the baseline's time in a progressive --budget run; every other run records
+    calibrated, as a run from before the flag reads (so an older baseline or short run is the same run)."""
+    from lib.training.config import resolve_config, saved_config
+
+    assert resolve_config(make_config(algo="yes", budget=0.6)).budget_base == "trained"
+    assert resolve_config(make_config(algo="yes", budget=0.6, budget_base="calibrated")).budget_base == "calibrated"
+    for kw in (dict(algo="no"), dict(algo="short", budget=0.6), dict(algo="yes", time_budget="10m"),
+               dict(algo="yes", num_epochs=30)):
+        assert resolve_config(make_config(**kw)).budget_base == "calibrated"
+    assert saved_config({"algo": "yes"})["budget_base"] == "calibrated"

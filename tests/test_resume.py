@@ -271,3 +271,40 @@ def test_a_seed_near_the_limit_grows_in_width(tiny_run):
     summary = run(tiny_run, algo="yes", num_epochs=2, width=8, schedule="0.5/1:0.5,1/1:0.5", seed=2**63 - 1,
                   exp_name="big_seed")
     assert summary["epochs"] == 2
+
+
+def test_a_budget_moved_in_training_resumes_from_where_it_was_moved(tiny_run, one_thread, monkeypatch):
+    """--budget_base trained moves a run's end at its full-size epochs' ends; a run stopped right after one resumes
+    on the moved clock: the next epoch's progress is the moved clock's at that epoch's seconds, not the plan's."""
+    from lib.training import runstate
+    from lib.training.clock import time_progress
+
+    real_measure = runstate.measure_throughput
+
+    def burst(*args, **kwargs):  # calibration at 1.3x the speed training keeps: the end moves later
+        table, capture, seconds, steps = real_measure(*args, **kwargs)
+        return {k: 1.3 * v for k, v in table.items()}, capture, seconds, steps
+
+    monkeypatch.setattr(runstate, "measure_throughput", burst)
+    kw = dict(tiny_run, algo="yes", num_epochs=12, width=8, budget=0.6, calibration_steps=2, exp_name="moved")
+    real_save = checkpoint_module.save_checkpoint
+    saved = {}
+
+    def save_then_crash(path, state):
+        real_save(path, state)
+        if state["rebase"] is not None:
+            saved.update(rebase=state["rebase"], epoch=state["epoch"])
+            raise Crash
+
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", save_then_crash)
+    with pytest.raises(Crash):
+        train(**kw)
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", real_save)
+    resumed = train(**kw, resume=True)
+    rows = read_jsonl(os.path.join(kw["out_dir"], "moved", "metrics.jsonl"))
+    after = rows[saved["epoch"]]  # the first epoch trained after the resume
+    moved = saved["rebase"]
+    assert after["progress"] == pytest.approx(time_progress(after["elapsed_train_s"], moved["train_budget_s"],
+                                                            moved["anchor"]))
+    assert after["progress"] != pytest.approx(after["elapsed_train_s"] / resumed["plan"]["train_budget_s"], rel=1e-3)
+    assert [r["progress"] for r in rows] == sorted(r["progress"] for r in rows) and rows[-1]["progress"] == 1.0

@@ -63,6 +63,28 @@ SPEED_TOLERANCE = 1.5  # a stage that trained this many times faster or slower t
 MIN_JUDGED_S = 0.5  # a stage that trained less than this is too brief to compare with its calibration
 
 
+def rebased_budget(plan, budget, num_epochs, n_train, images, busy_s, tolerance=SPEED_TOLERANCE):
+    """--budget re-estimated from training: the baseline's seconds at the speed the full-size stage has kept so far.
+
+    The calibration times a few steps, and on a shared machine its speed may not last (a CPU whose steps ran
+    0.8-0.9x as fast in training as in calibration): a budget that is a fraction of that estimate would give a
+    progressive run less (or more) time than the same fraction of the baseline's epochs takes. The full-size
+    stage runs the baseline's very step, so its measured speed is the baseline's. plan: the calibration's plan;
+    images, busy_s: what the full-size stage has trained so far and its seconds (captures excluded). The
+    measured speed is kept within `tolerance` times the calibrated one either way: beyond
+    that the machine changed, not the estimate, and speed_warning reports it. -> {"images_per_s",
+    "baseline_s", "budget_s", "train_budget_s"}, or None before the stage has trained a whole epoch's images
+    (or MIN_JUDGED_S): too little to estimate from.
+    """
+    if images < n_train or busy_s < MIN_JUDGED_S:
+        return None
+    planned = plan["images_per_s"][-1]
+    ips = min(max(images / busy_s, planned / tolerance), planned * tolerance)
+    base_s = baseline_seconds(num_epochs, n_train, ips) + plan["capture_s"][-1]
+    total_s = budget * base_s
+    return dict(images_per_s=ips, baseline_s=base_s, budget_s=total_s, train_budget_s=total_s - plan["calibration_s"])
+
+
 def speed_vs_plan(planned_images_per_s, stage_records):
     """Each stage's measured training speed over the speed its calibration planned with: about 1 when the
     machine kept its speed. stage_records: summary.json's per-stage dicts (images, seconds, capture_s).

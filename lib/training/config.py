@@ -15,6 +15,7 @@ DEVICES = ("auto", "cpu", "cuda")
 SWITCHES = ("on", "off")
 STAGE_BATCH_MODES = ("fixed", "pixels", "auto")
 STAGE_BATCH_LR_RULES = ("none", "sqrt", "linear")
+BUDGET_BASES = ("trained", "calibrated")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class TrainConfig:
     grow: str = "both"  # ablation: grow both, only width, or only resolution
     init: str = "fresh"  # weight-inheritance rule for new channels (lib.GROWTH_RULES); fresh measured best
     budget: float | None = None  # fraction of the baseline's training time, in (0, 1); None = no budget
+    budget_base: str = "trained"  # the baseline time --budget is a fraction of: trained: at the speed the full-size stage trains at, re-estimated at each of its epochs' ends (the run's end moves with it); calibrated: at the speed calibration measured
     time_budget: str = ""  # wall-clock budget, e.g. "20m", "1h30m", "900s" (a bare number is seconds); empty = none
     batch_size: int = 128  # images per optimizer step, summed over all processes
     lr: float = 0.2  # peak learning rate at this batch size (SGD, nesterov)
@@ -94,7 +96,8 @@ RESUME_FREE_KEYS = ("resume", "overwrite", "quiet", "debug", "download", "device
 # not today's default; reading an older config.json or checkpoint fills them in (saved_config).
 ADDED_FIELDS = {"reg_start": 1.0,  # before --reg_start every stage was regularised alike
                 "stage_batch": "fixed",  # before --stage_batch every stage stepped on --batch_size images
-                "early_cap": 0.0}  # before --early_cap every stage kept its share at every budget
+                "early_cap": 0.0,  # before --early_cap every stage kept its share at every budget
+                "budget_base": "calibrated"}  # before --budget_base the calibration's estimate was the baseline's time
 
 
 def saved_config(saved):
@@ -144,7 +147,9 @@ def resolve_config(cfg):
                                # stages, or no budget to cap them within
                                stage_patience=cfg.stage_patience if progressive else 0,  # to end early
                                growth_shrink=cfg.growth_shrink if progressive else 1.0,  # and no growth
-                               stage_batch=cfg.stage_batch if progressive else "fixed")  # and one batch size
+                               stage_batch=cfg.stage_batch if progressive else "fixed",  # and one batch size
+                               # only a progressive --budget run moves its end to the speed it trains at
+                               budget_base=cfg.budget_base if progressive and cfg.budget is not None else "calibrated")
 
 
 def parse_duration(text):
@@ -195,6 +200,9 @@ def check_config(cfg):
         raise UserError(f"unknown --stage_batch {cfg.stage_batch!r}; choose one of {', '.join(STAGE_BATCH_MODES)}")
     if cfg.stage_batch_lr not in STAGE_BATCH_LR_RULES:
         raise UserError(f"unknown --stage_batch_lr {cfg.stage_batch_lr!r}; choose one of {', '.join(STAGE_BATCH_LR_RULES)}")
+    if cfg.budget_base not in BUDGET_BASES:
+        raise UserError(f"unknown --budget_base {cfg.budget_base!r}; choose trained (the baseline's time at the speed "
+                        "the full-size stage trains at) or calibrated (at the speed calibration measured)")
     if cfg.cuda_graphs not in SWITCHES:
         raise UserError(f"unknown --cuda_graphs {cfg.cuda_graphs!r}; choose on or off")
     if cfg.exp_name:  # "" = derived from dataset, algo, width, epochs and seed

@@ -25,7 +25,7 @@ from ..growth.model import resnet18
 from ..records import append_jsonl, env_info, write_json
 from .rundir import (METRICS_NAME, SUMMARY_NAME, create_run_dir, data_digest, load_run_data, prepare_run_dir,
                      write_run_records)
-from .budget import warm_up
+from .budget import rebased_budget, warm_up
 from .runstate import (calibrate_budget, compilations, new_state, progress_plan, resume_state, rng_states, summarize,
                        weights_digest)
 from .probe import probe_batches, probe_loss, stage_has_stalled
@@ -74,6 +74,7 @@ class _Run:
         self.fmt, self.amp = precision_for(device)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.doing = "starting"  # named in an out-of-memory error
+        self.step = None  # the stage's training step, once the loop has built it
         self.writer = CheckpointWriter(background=device.type == "cuda")  # a CPU's cores are busy training
 
     def train(self, t_start):
@@ -104,7 +105,9 @@ class _Run:
         sched = progress_plan(cfg, self.stages, spe, state["plan"])  # stage bounds, warm-ups, total steps
         sched["bounds"] = state["bounds"] or sched["bounds"]  # as a stage that ended early (--stage_patience) left them
         self.sched, self.probe = sched, None
-        clock = TrainClock(state["spent_s"], sched["total_steps"], sched["budget_s"], info, self.device)
+        rebase = state["rebase"] or {}  # where --budget_base trained has moved the run's end
+        clock = TrainClock(state["spent_s"], sched["total_steps"], rebase.get("train_budget_s", sched["budget_s"]),
+                           info, self.device, rebase.get("anchor", (0.0, 0.0)))
         finite, bound = FiniteCheck(self.device, NAN_CHECK_EVERY[self.device.type]), QueueBound(self.device)
         self.compiled_before = compilations() if cfg.compile else 0  # the counter is per process, not per run
         p = clock.progress(state["step"])
@@ -116,7 +119,7 @@ class _Run:
                    disable=not (info.is_main and not cfg.quiet and sys.stderr.isatty()))
         # --- each stage: grow into it, build its step, train until its share of the run is spent ---
         for k in range(state["stage"], len(self.sizes)):
-            step = self._enter_stage(k, clock, epoch, p)
+            step = self.step = self._enter_stage(k, clock, epoch, p)
             width, res = self.sizes[k]
             spec = self._regularisation(res)[0]  # this stage's augmentation (crop padding)
             if groups[k] != group:  # this stage steps on another number of batches: regroup from the next image
@@ -144,8 +147,9 @@ class _Run:
                                     f"{diverged_fix(cfg)}; {self._kept()}")
                 bound()
                 p = clock.progress(state["step"])
-                epoch = self._advance(epoch, next(batches), clock, p)  # a new epoch once this one is complete
-                if group > 1:  # an epoch's last batches, too few for a step, were passed over: count them
+                ended, epoch = epoch, self._advance(epoch, next(batches), clock, p)  # a new one once it is complete
+                # batches too few for a step of several were passed over, or an epoch's end moved the run's own
+                if group > 1 or epoch is not ended:  # (--budget_base trained): progress again
                     p = clock.progress(state["step"])
                 bar.update(state["step"] - bar.n)
             state["capture_s"][k] += step.capture_s
@@ -321,6 +325,7 @@ class _Run:
         state, info = self.state, self.info
         probed = self._probe_stage(p)  # before the clock stops: the method's own decision costs the run's time
         clock.stop()
+        p = self._rebase(clock, p)
         stats = dist.all_reduce_sum(torch.stack([epoch["loss_sum"].double(), epoch["correct"].double(),
                                                  torch.tensor(float(epoch["seen"]), dtype=torch.float64,
                                                               device=self.device)]), info)
@@ -356,6 +361,24 @@ class _Run:
                 print(f"epoch {row['epoch']:>3} stage {row['stage']} w{row['width']}@{row['resolution']}px "
                       f"loss {row['train_loss']:.3f}{test} {epoch_s:.1f}s", flush=True)
         self._checkpoint(epoch=epoch["index"] + 1, batch=0, epoch_state=None, clock=clock)
+
+    def _rebase(self, clock, p):
+        """--budget with --budget_base trained: at each epoch's end in the full-size stage, the baseline's time is
+        re-estimated from the speed that stage has trained at (it runs the baseline's step) and the run's end
+        moves to the budget's fraction of it (lib.training.budget.rebased_budget); the run's progress now."""
+        cfg, state, k = self.cfg, self.state, self.state["stage"]
+        if not state["plan"] or cfg.budget is None or cfg.budget_base != "trained" or k < len(self.sizes) - 1 \
+                or p >= 1.0:
+            return p
+        busy = clock.seconds() - state["stage_start_s"] - (self.step.capture_s if self.step else 0.0)
+        new = rebased_budget(state["plan"], cfg.budget, cfg.num_epochs, len(self.loader) * cfg.batch_size,
+                             state["stage_images"][k], busy)
+        new = dist.broadcast_object(new, self.info)  # every process ends where rank 0's clock says
+        if new is None:
+            return p
+        clock.retarget(new["train_budget_s"])
+        state["rebase"] = new | dict(anchor=list(clock.anchor))
+        return clock.progress(state["step"])
 
     def _probe_stage(self, p):
         """With --stage_patience: score the network at the next stage's resolution, and end this stage now (its

@@ -109,7 +109,8 @@ def new_state(n_stages):
     """The loop's position and records, as checkpointed (plain values only)."""
     return dict(epoch=0, batch=0, step=0, spent_s=0.0, epoch_start_s=0.0, stage=0, stage_start_s=0.0, rows=[],
                 growth=[], stage_s=[0.0] * n_stages, stage_images=[0] * n_stages, capture_s=[0.0] * n_stages,
-                plan=None, partial=None, checkpoint_epoch=None, data_sha1=None, bounds=None, probe=[], cuts=[])
+                plan=None, partial=None, checkpoint_epoch=None, data_sha1=None, bounds=None, probe=[], cuts=[],
+                rebase=None)
 
 
 def progress_plan(cfg, stages, steps_per_epoch, plan):
@@ -213,4 +214,5 @@ def summarize(cfg, state, stages, sizes, spec, plan, total_s, info, device, n_tr
         out["predicted_train_s"] = plan["budget_s"]
         out["predicted_saving"] = plan["predicted_saving"]
         out["measured_saving_vs_predicted_baseline"] = 1 - train_s / plan["baseline_predicted_s"]
+        out["rebase"] = state["rebase"]  # --budget_base trained: the baseline's time re-estimated in training
     return out
