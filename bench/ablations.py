@@ -7,7 +7,7 @@ Writes <out_dir>/<tag>/table.md (mean ± std over seeds, with the command) and r
 The baseline (full size, all epochs) is run once per seed and every row is compared with it
 and with the short baseline (full size, budget x the epochs). Every progressive arm gets the
 same wall-clock time, budget x the measured time of the same seed's baseline (--calibrated: the
-budget fraction instead, planned from the run's own estimate of the baseline's time).
+budget fraction instead, of the run's own estimate of the baseline's time: --budget_base).
 
 Recipes are chosen on validation, not test: every run holds out --val_split class-balanced training
 images (seeded; 2,000 of the default 10,000-image subset, so each run trains on 8,000) and the table
@@ -156,7 +156,7 @@ def parse_args(argv=None):
     p.set_defaults(num_epochs=30, val_split=2000)
     p.add_argument("--no_baseline", action="store_true", help="skip the full baseline (no accuracy deltas)")
     p.add_argument("--calibrated", action="store_true",
-                   help="give progressive arms --budget (the planner's own estimate of the baseline's time) instead "
+                   help="give progressive arms --budget (of the run's own estimate of the baseline's time) instead "
                         "of the same wall-clock time as the baseline's share (off: budget x the measured baseline "
                         "time of the same seed, as bench/frontier.py --match_time)")
     p.add_argument("--note", default="", help="a remark printed under the table's header")
@@ -237,7 +237,7 @@ def main(argv=None):
         lines.append(f"| {name} | {flags} | {'1' if name == 'baseline' else f'{args.budget:g}'} | {len(by_seed)} | "
                      f"{pm(acc)} | {pm(d_base, '{:+.2f}')} | {pm(d_short, '{:+.2f}')} | {pm(seconds, '{:.1f}')} | "
                      f"{pm(ratio, '{:.3f}')} | {epochs[0]:.1f} |")
-    timing = ("progressive arms get --budget (the planner's estimate of the baseline's time)" if args.calibrated or
+    timing = ("progressive arms get --budget (of the baseline's time as the run estimates it)" if args.calibrated or
               args.no_baseline else f"progressive arms get {args.budget:g} x the measured time of the same seed's "
               f"baseline as --time_budget; short trains {args.budget:g} x the epochs")
     compared = (f"recipes compared on validation accuracy ({args.val_split} class-balanced training images held "

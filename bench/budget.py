@@ -154,7 +154,7 @@ def mean_std(xs):
 
 def matched_time(budget, baseline_s):
     """A progressive arm's flags for budget x a measured baseline's seconds as --time_budget, instead of --budget
-    (a fraction of the planner's own estimate of the baseline), so no estimate can give it more or less time."""
+    (a fraction of the run's own estimate of the baseline's time), so no estimate can give it more or less time."""
     return dict(budget=None, time_budget=f"{budget * baseline_s:.2f}s")
 
 

@@ -48,7 +48,7 @@ def parse_args(argv=None):
                                   "test (0 = none: the frontier reports a chosen recipe on test, trained on all the data)")
     p.add_argument("--match_time", action="store_true",
                    help="give each progressive arm --time_budget = budget x its seed's measured baseline time, so "
-                        "the planner's estimate of the baseline (noisy on a busy CPU) cannot give it more or less "
+                        "the run's own estimate of the baseline (noisy on a busy CPU) cannot give it more or less "
                         "time than short; off: --budget, as a user would give it")
     p.add_argument("--reuse_from", default="",
                    help="bench/budget.py or bench/frontier.py folders (comma list, first match wins) whose finished "
@@ -239,7 +239,7 @@ def main(argv=None):
               f"epochs{start_note(args)}, seeds {args.seeds}, "
               f"device {device}; progressive arms get "
               + ("budget x the same seed's measured baseline time (--match_time)" if args.match_time else
-                 "--budget (a fraction of the planner's estimate of the baseline's time)")
+                 "--budget (a fraction of the baseline's time as the run estimates it, --budget_base)")
               + "; command: python bench/frontier.py "
               + " ".join(argv if argv is not None else sys.argv[1:]))
     warnings = speed_drift(records) + unstable_start_warnings(

@@ -24,4 +24,4 @@ if __name__ == "__main__":
     with open(os.path.join(report_dir, f"rank{rank}.json"), "w") as f:
         json.dump({"weights_sha1": summary["weights_sha1"], "world_size": summary["world_size"],
                    "test_acc": summary["test_acc"], "growth": summary["growth"], "plan": summary["plan"],
-                   "stages": summary["stages"]}, f)
+                   "stages": summary["stages"], "rebase": summary.get("rebase")}, f)

@@ -43,6 +43,8 @@ def test_two_process_widening_budget_run_follows_one_plan(cifar_root, tmp_path):
     assert ranks[0]["growth"] and [g["step"] for g in ranks[0]["growth"]] == [g["step"] for g in ranks[1]["growth"]]
     assert ranks[0]["growth"][0]["stage"] == 1 and ranks[0]["growth"][0]["width"] == 8  # widened from 4
     assert ranks[0]["weights_sha1"] == ranks[1]["weights_sha1"]
+    # --budget_base trained: each rank times its own full-size stage, and all end where rank 0's estimate says
+    assert ranks[0]["rebase"] and ranks[0]["rebase"]["budget_s"] == ranks[1]["rebase"]["budget_s"]
     assert os.listdir(out) == ["ddp_budget"]
 
 
