@@ -66,8 +66,8 @@ MIN_JUDGED_S = 0.5  # a stage that trained less than this is too brief to compar
 def rebased_budget(plan, budget, num_epochs, n_train, images, busy_s, tolerance=SPEED_TOLERANCE):
     """--budget re-estimated from training: the baseline's seconds at the speed the full-size stage has kept so far.
 
-    The calibration times a few steps, and on a shared machine its speed may not last (a CPU whose steps ran
-    0.8-0.9x as fast in training as in calibration): a budget that is a fraction of that estimate would give a
+    The calibration times a few steps, and on a shared machine its speed may not last (on a 2-core CPU the full-size
+    stage trained at 0.80-1.35x its calibrated speed): a budget that is a fraction of that estimate would give a
     progressive run less (or more) time than the same fraction of the baseline's epochs takes. The full-size
     stage runs the baseline's very step, so its measured speed is the baseline's. plan: the calibration's plan;
     images, busy_s: what the full-size stage has trained so far and its seconds (captures excluded). The

@@ -367,8 +367,8 @@ class _Run:
         re-estimated from the speed that stage has trained at (it runs the baseline's step) and the run's end
         moves to the budget's fraction of it (lib.training.budget.rebased_budget); the run's progress now."""
         cfg, state, k = self.cfg, self.state, self.state["stage"]
-        if not state["plan"] or cfg.budget is None or cfg.budget_base != "trained" or k < len(self.sizes) - 1 \
-                or p >= 1.0:
+        # resolve_config leaves "trained" only on a progressive --budget run, which always has a plan
+        if cfg.budget_base != "trained" or k < len(self.sizes) - 1 or p >= 1.0:
             return p
         busy = clock.seconds() - state["stage_start_s"] - (self.step.capture_s if self.step else 0.0)
         new = rebased_budget(state["plan"], cfg.budget, cfg.num_epochs, len(self.loader) * cfg.batch_size,
