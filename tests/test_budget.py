@@ -275,9 +275,11 @@ def test_a_moved_budget_keeps_progress_continuous_and_ends_at_the_new_budget():
 
 @pytest.mark.parametrize("base", ["trained", "calibrated"])
 def test_a_budget_is_a_fraction_of_the_baseline_at_the_speed_training_kept(tiny_run, one_thread, monkeypatch, base):
-    """Calibration that measured 1.3x the speed the machine then keeps (a short burst on a shared machine): with
+    """Calibration that measured 2x the speed the machine then keeps (a short burst on a shared machine): with
     --budget_base trained the run's end moves to 0.6 of the baseline's time at the full-size stage's trained speed,
-    so it trains longer than planned; with calibrated it ends where the plan said."""
+    kept within 1.5x of the calibrated one, so it trains 1.5x as long as planned; with calibrated it ends where the
+    plan said. (At 2x the bound binds whatever the CPU's own noise: this tiny run trained at 0.7-1.2x the speed
+    its 2-step calibration measured, too noisy to assert an unbounded estimate against.)"""
     from lib.training import runstate
     from lib import train
 
@@ -285,10 +287,10 @@ def test_a_budget_is_a_fraction_of_the_baseline_at_the_speed_training_kept(tiny_
 
     def burst(*args, **kwargs):
         table, capture, seconds, steps = real(*args, **kwargs)
-        return {k: 1.3 * v for k, v in table.items()}, capture, seconds, steps
+        return {k: 2 * v for k, v in table.items()}, capture, seconds, steps
 
     monkeypatch.setattr(runstate, "measure_throughput", burst)
-    summary = train(**tiny_run | dict(num_epochs=12, width=8), algo="yes", budget=0.6, budget_base=base,
+    summary = train(**tiny_run | dict(num_epochs=20, width=8), algo="yes", budget=0.6, budget_base=base,
                     calibration_steps=2, exp_name=base)
     plan, full = summary["plan"], summary["stages"][-1]
     trained_ips = full["images"] / (full["seconds"] - full["capture_s"])
@@ -297,8 +299,9 @@ def test_a_budget_is_a_fraction_of_the_baseline_at_the_speed_training_kept(tiny_
         assert summary["train_time_s"] == pytest.approx(plan["budget_s"], rel=0.05)
         return
     rebase = summary["rebase"]
-    assert rebase["images_per_s"] < plan["images_per_s"][-1]
-    assert rebase["images_per_s"] == pytest.approx(trained_ips, rel=0.2)  # its last estimate, an epoch before the end
+    assert trained_ips < plan["images_per_s"][-1] / budget_module.SPEED_TOLERANCE  # the bound binds
+    assert rebase["images_per_s"] == pytest.approx(plan["images_per_s"][-1] / budget_module.SPEED_TOLERANCE)
     assert rebase["budget_s"] == pytest.approx(0.6 * rebase["baseline_s"])
+    assert rebase["budget_s"] == pytest.approx(budget_module.SPEED_TOLERANCE * plan["budget_s"])  # no capture on a CPU
     assert summary["train_time_s"] == pytest.approx(rebase["budget_s"], rel=0.05)
     assert summary["train_time_s"] > 1.1 * plan["budget_s"]
