@@ -1,0 +1,142 @@
+"""Progressive minus short (and minus the baseline), seed by seed, gathered from several result folders.
+
+    python bench/margins.py FOLDER [FOLDER ...] [--recipe NAME] [--metric test|val] [--out FILE]
+
+FOLDER: a bench/frontier.py folder (its progressive arm) or a bench/ablations.py folder (its --recipe, default
+"default"; both need results.json). Each progressive run is paired with the short run and the baseline of the same
+seed (and budget) in the same folder, so seeds trained by different commands, on different days, can be put
+together. Prints, per budget, every seed's margin in points and their mean ± std; --out writes the same text.
+A seed and budget found in two folders is an error naming both: a mean must count each run once.
+"""
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budget.py), however this file is loaded
+
+from lib.errors import UserError  # noqa: E402
+from lib.records import read_json, write_text  # noqa: E402
+from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
+from budget import mean_std  # noqa: E402  (bench/budget.py, beside this script)
+
+METRICS = {"test": "test_acc", "val": "val_acc"}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("folders", nargs="+", metavar="FOLDER", help="bench/frontier.py or bench/ablations.py folders")
+    p.add_argument("--recipe", default="default", help="the progressive recipe of bench/ablations.py folders")
+    p.add_argument("--metric", default="test", choices=sorted(METRICS), help="which accuracy to compare")
+    p.add_argument("--out", default="", help="also write the table to this file")
+    return p.parse_args(argv)
+
+
+def folder_runs(folder, recipe="default"):
+    """[(method, budget, seed, summary)] of one result folder; method is progressive, short or baseline.
+    UserError naming the fix when the folder holds no results.json, or (ablations) not the recipe asked for."""
+    path = os.path.join(folder, "results.json")
+    if not os.path.isfile(path):
+        raise UserError(f"{folder}: no results.json; give folders that bench/frontier.py or bench/ablations.py "
+                        "wrote (run the command again to finish one that was interrupted)")
+    results = read_json(path)
+    if results.get("kind") == FRONTIER_KIND:
+        return [(r["method"], float(r["budget"]), int(r["seed"]), r["summary"]) for r in results["runs"]]
+    runs, budget = results.get("runs"), (results.get("args") or {}).get("budget")
+    if not isinstance(runs, dict) or budget is None:
+        raise UserError(f"{path}: neither a bench/frontier.py nor a bench/ablations.py results.json")
+    if recipe not in runs:
+        raise UserError(f"{folder}: no runs of recipe {recipe!r} (it has {', '.join(sorted(runs))}); "
+                        "name the progressive one with --recipe")
+    method = {recipe: "progressive", "short": "short", "baseline": "baseline"}
+    return [(method[name], 1.0 if name == "baseline" else float(budget), int(seed), summary)
+            for name, by_seed in runs.items() if name in method for seed, summary in by_seed.items()]
+
+
+def gather(folders, recipe="default"):
+    """{budget: {seed: {"progressive"|"short"|"baseline": summary}}} over the folders, each progressive run with
+    the short run and baseline of its own folder; a progressive seed and budget in two folders is a UserError."""
+    out, where = {}, {}
+    for folder in folders:
+        here = {}
+        runs = folder_runs(folder, recipe)
+        baselines = {seed: s for method, _, seed, s in runs if method == "baseline"}
+        for method, budget, seed, summary in runs:
+            if method != "baseline":
+                here.setdefault((budget, seed), {"baseline": baselines[seed]} if seed in baselines else {})[method] = summary
+        for (budget, seed), arms in here.items():
+            if "progressive" not in arms:
+                continue
+            if (budget, seed) in where:
+                raise UserError(f"budget {budget:g} seed {seed}: progressive runs in both {where[budget, seed]} "
+                                f"and {folder}; give each seed and budget once")
+            where[budget, seed] = folder
+            out.setdefault(budget, {})[seed] = arms
+    return out
+
+
+def _accuracy(summary, metric):
+    if summary.get(metric) is None:
+        raise UserError(f"run {summary.get('exp_name', '?')} has no {metric} (trained without --val_split?); "
+                        "compare with --metric test")
+    return summary[metric]
+
+
+def margins(gathered, metric="test_acc"):
+    """[(budget, [(seed, progressive - short or None, progressive - baseline or None)])] for the seeds with a
+    progressive run, budgets and seeds in order."""
+    rows = []
+    for budget in sorted(gathered):
+        seeds = []
+        for seed, arms in sorted(gathered[budget].items()):
+            if "progressive" not in arms:
+                continue
+            acc = _accuracy(arms["progressive"], metric)
+            seeds.append((seed, *(acc - _accuracy(arms[other], metric) if other in arms else None
+                                  for other in ("short", "baseline"))))
+        if seeds:
+            rows.append((budget, seeds))
+    return rows
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    mean, std = mean_std(values)
+    return f"{mean:+.2f}" + (f" ± {std:.2f}" if len(values) > 1 else "")
+
+
+def margins_table(rows):
+    """Markdown: per budget, each seed's margin against short and the baseline, and their means."""
+    lines = ["| budget | seeds | each seed vs short (pt) | vs short, mean ± std | each seed vs baseline (pt) | "
+             "vs baseline, mean ± std |", "|" + "---|" * 6]
+    for budget, seeds in rows:
+        each = [", ".join(f"s{seed} {d:+.2f}" for seed, *ds in seeds if (d := ds[k]) is not None) or "–"
+                for k in (0, 1)]
+        lines.append(f"| {budget:g} | {len(seeds)} | {each[0]} | {_mean(s[1] for s in seeds)} | {each[1]} | "
+                     f"{_mean(s[2] for s in seeds)} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        rows = margins(gather(args.folders, args.recipe), METRICS[args.metric])
+        if not rows:
+            raise UserError(f"no progressive runs in {', '.join(args.folders)}")
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    command = "python bench/margins.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    text = (f"Progressive ({args.recipe} in ablation folders) minus short and minus the baseline, {args.metric} "
+            f"accuracy, each seed paired within its folder; command: {command}\n\n{margins_table(rows)}\n")
+    print(text)
+    if args.out:
+        write_text(args.out, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
