@@ -40,7 +40,12 @@ def folder_runs(folder, recipe="default"):
     if not os.path.isfile(path):
         raise UserError(f"{folder}: no results.json; give folders that bench/frontier.py or bench/ablations.py "
                         "wrote (run the command again to finish one that was interrupted)")
-    results = read_json(path)
+    try:
+        results = read_json(path)
+    except (OSError, ValueError) as exc:  # ValueError: not JSON (a file cut short, another format)
+        raise UserError(f"{path}: not readable as JSON ({exc}); run the command that wrote it again") from exc
+    if not isinstance(results, dict):
+        raise UserError(f"{path}: neither a bench/frontier.py nor a bench/ablations.py results.json")
     if results.get("kind") == FRONTIER_KIND:
         return [(r["method"], float(r["budget"]), int(r["seed"]), r["summary"]) for r in results["runs"]]
     runs, budget = results.get("runs"), (results.get("args") or {}).get("budget")
@@ -134,6 +139,7 @@ def main(argv=None):
             f"accuracy, each seed paired within its folder; command: {command}\n\n{margins_table(rows)}\n")
     print(text)
     if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         write_text(args.out, text)
     return 0
 

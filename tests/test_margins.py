@@ -41,7 +41,7 @@ def test_margins_pair_each_seed_within_its_folder_and_average_over_folders(bench
     # short of seed 0 at 0.3 must not be paired with the frontier's progressive run
     ablation = _ablations(tmp_path / "a", 0.3, {"both3": {2: 83.0}, "short": {2: 82.0}})
     other = _ablations(tmp_path / "o", 0.3, {"both3": {}, "short": {0: 10.0}})
-    out = tmp_path / "margins.md"
+    out = tmp_path / "new" / "margins.md"  # its folder is made
     assert bench.main([frontier, ablation, other, "--recipe", "both3", "--out", str(out)]) == 0
     text = out.read_text()
     assert text in capsys.readouterr().out
@@ -61,6 +61,12 @@ def test_margins_refuse_a_seed_counted_twice_and_folders_that_hold_no_results(be
 
     assert bench.main([str(tmp_path / "missing")]) == 2
     assert "no results.json" in capsys.readouterr().err
+
+    torn = tmp_path / "torn"
+    torn.mkdir()
+    (torn / "results.json").write_text('{"kind": "fron')
+    assert bench.main([str(torn)]) == 2
+    assert "not readable as JSON" in capsys.readouterr().err
 
     assert bench.main([one, "--recipe", "both3"]) == 2
     err = capsys.readouterr().err
