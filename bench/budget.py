@@ -152,6 +152,16 @@ def mean_std(xs):
     return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
+def mean_pm(values, fmt="{:.2f}"):
+    """'mean ± std' of the values measured (None or NaN: not measured), the mean alone for one, '–' for none;
+    the std never carries the sign a signed fmt gives the mean."""
+    measured = [v for v in values if v is not None and v == v]
+    if not measured:
+        return "–"
+    mean, std = mean_std(measured)
+    return fmt.format(mean) + (f" ± {fmt.format(std).lstrip('+')}" if len(measured) > 1 else "")
+
+
 def matched_time(budget, baseline_s):
     """A progressive arm's flags for budget x a measured baseline's seconds as --time_budget, instead of --budget
     (a fraction of the run's own estimate of the baseline's time), so no estimate can give it more or less time."""

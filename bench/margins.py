@@ -18,7 +18,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.errors import UserError  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import mean_std  # noqa: E402  (bench/budget.py, beside this script)
+from budget import mean_pm  # noqa: E402  (bench/budget.py, beside this script)
 
 METRICS = {"test": "test_acc", "val": "val_acc"}
 
@@ -105,14 +105,6 @@ def margins(gathered, metric="test_acc"):
     return rows
 
 
-def _mean(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return "–"
-    mean, std = mean_std(values)
-    return f"{mean:+.2f}" + (f" ± {std:.2f}" if len(values) > 1 else "")
-
-
 def margins_table(rows):
     """Markdown: per budget, each seed's margin against short and the baseline, and their means."""
     lines = ["| budget | seeds | each seed vs short (pt) | vs short, mean ± std | each seed vs baseline (pt) | "
@@ -120,8 +112,8 @@ def margins_table(rows):
     for budget, seeds in rows:
         each = [", ".join(f"s{seed} {d:+.2f}" for seed, *ds in seeds if (d := ds[k]) is not None) or "–"
                 for k in (0, 1)]
-        lines.append(f"| {budget:g} | {len(seeds)} | {each[0]} | {_mean(s[1] for s in seeds)} | {each[1]} | "
-                     f"{_mean(s[2] for s in seeds)} |")
+        lines.append(f"| {budget:g} | {len(seeds)} | {each[0]} | {mean_pm((s[1] for s in seeds), '{:+.2f}')} | {each[1]} | "
+                     f"{mean_pm((s[2] for s in seeds), '{:+.2f}')} |")
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ from lib.errors import UserError  # noqa: E402
 from lib.records import read_json, read_jsonl, write_text  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
 from lib.reporting.stages import stage_ends  # noqa: E402
-from budget import mean_std  # noqa: E402  (bench/budget.py, beside this script)
+from budget import mean_pm  # noqa: E402  (bench/budget.py, beside this script)
 
 
 def progressive_runs(folder):
@@ -43,15 +43,6 @@ def progressive_runs(folder):
     return sorted(runs)
 
 
-def _pm(values, fmt):
-    """'mean ± std' of the values measured (NaN: not evaluated), the mean alone for one, '–' for none."""
-    measured = [v for v in values if v == v]
-    if not measured:
-        return "–"
-    mean, std = mean_std(measured)
-    return fmt.format(mean) + (f" ± {fmt.format(std)}" if len(measured) > 1 else "")
-
-
 def stages_table(runs):
     """Markdown rows per budget and stage over the runs' seeds."""
     ends = {}
@@ -63,8 +54,8 @@ def stages_table(runs):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (budget, stage), rows in sorted(ends.items()):
         lines.append(f"| {budget:g} | {stage} | {rows[0]['width']} | {rows[0]['resolution']} | {len(rows)} | "
-                     f"{_pm([r['last_epoch'] for r in rows], '{:.1f}')} | "
-                     f"{_pm([r['train_acc'] for r in rows], '{:.1f}')} | {_pm([r['test_acc'] for r in rows], '{:.1f}')} |")
+                     f"{mean_pm([r['last_epoch'] for r in rows], '{:.1f}')} | "
+                     f"{mean_pm([r['train_acc'] for r in rows], '{:.1f}')} | {mean_pm([r['test_acc'] for r in rows], '{:.1f}')} |")
     return "\n".join(lines)
 
 
