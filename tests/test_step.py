@@ -98,12 +98,16 @@ def test_finite_check_flags_nan_on_cpu_every_n_steps():
 def test_widened_optimizer_state_takes_its_params_layout():
     # CUDA's fused SGD refuses a momentum buffer whose strides differ from its param's; a widened model
     # is moved to channels_last after its momentum was carried over contiguous
+    # The gradients are drawn, not computed: a CPU backward through a width-4 channels_last model runs
+    # oneDNN's 1x1 stride-2 kernel on 4 input channels, which with torch 2.14.1 on AVX2 corrupts the heap or
+    # hangs (lib/training/step.py: compile_net). The step itself only needs a momentum buffer per param.
     torch.manual_seed(0)
     model = resnet18(10, 4).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    x = torch.randn(8, 3, 16, 16).contiguous(memory_format=torch.channels_last)
-    nn.functional.cross_entropy(model(x), torch.randint(0, 10, (8,))).backward()
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)  # keeps the param's channels_last strides
     opt.step()
+    assert all(opt.state[p]["momentum_buffer"].stride() == p.stride() for p in model.parameters())
     wide = widen(model, 8, rule="fresh", optimizer=opt).to(memory_format=torch.channels_last)
 
     def mismatched():
