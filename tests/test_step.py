@@ -100,7 +100,8 @@ def test_widened_optimizer_state_takes_its_params_layout():
     # is moved to channels_last after its momentum was carried over contiguous
     # The gradients are drawn, not computed: a CPU backward through a width-4 channels_last model runs
     # oneDNN's 1x1 stride-2 kernel on 4 input channels, which with torch 2.14.1 on AVX2 corrupts the heap or
-    # hangs (lib/training/step.py: compile_net). The step itself only needs a momentum buffer per param.
+    # hangs (lib/training/step.py: compile_net; upstream: oneDNN issue 6035, "1x1 convolution backward_weights
+    # writes past the rtus workspace (nhwc, IC < ic_block)"). The step itself only needs a momentum buffer per param.
     torch.manual_seed(0)
     model = resnet18(10, 4).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

@@ -31,7 +31,8 @@ def compile_net(net, device):
     compiled convolutions keep the eager CPU step's NCHW layout: inductor otherwise runs every CPU convolution
     channels_last, and there oneDNN's 1x1 stride-2 convolution backward (a residual shortcut) computed wrong weight
     gradients and could hang when its input had fewer channels than the kernel's SIMD block (4 input channels, the
-    first stage of a width-8 model, on an AVX2 CPU with torch 2.14.1; tests/test_compile.py)."""
+    first stage of a width-8 model, on an AVX2 CPU with torch 2.14.1; tests/test_compile.py; oneDNN issue 6035: the
+    kernel writes past its workspace when the input has fewer channels than the block)."""
     options = {"layout_optimization": False} if device.type == "cpu" else None
     return torch.compile(net, dynamic=False, options=options)
 
