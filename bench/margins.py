@@ -44,8 +44,7 @@ def folder_runs(folder, recipe="default"):
         results = read_json(path)
     except (OSError, ValueError) as exc:  # ValueError: not JSON (a file cut short, another format)
         raise UserError(f"{path}: not readable as JSON ({exc}); run the command that wrote it again") from exc
-    if not isinstance(results, dict):
-        raise UserError(f"{path}: neither a bench/frontier.py nor a bench/ablations.py results.json")
+    results = results if isinstance(results, dict) else {}
     if results.get("kind") == FRONTIER_KIND:
         return [(r["method"], float(r["budget"]), int(r["seed"]), r["summary"]) for r in results["runs"]]
     runs, budget = results.get("runs"), (results.get("args") or {}).get("budget")
@@ -89,19 +88,16 @@ def _accuracy(summary, metric):
 
 
 def margins(gathered, metric="test_acc"):
-    """[(budget, [(seed, progressive - short or None, progressive - baseline or None)])] for the seeds with a
-    progressive run, budgets and seeds in order."""
+    """[(budget, [(seed, progressive - short or None, progressive - baseline or None)])] of gather()'s runs
+    (each seed there has a progressive run), budgets and seeds in order."""
     rows = []
     for budget in sorted(gathered):
         seeds = []
         for seed, arms in sorted(gathered[budget].items()):
-            if "progressive" not in arms:
-                continue
             acc = _accuracy(arms["progressive"], metric)
             seeds.append((seed, *(acc - _accuracy(arms[other], metric) if other in arms else None
                                   for other in ("short", "baseline"))))
-        if seeds:
-            rows.append((budget, seeds))
+        rows.append((budget, seeds))
     return rows
 
 
