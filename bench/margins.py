@@ -5,8 +5,10 @@
 FOLDER: a bench/frontier.py folder (its progressive arm) or a bench/ablations.py folder (its --recipe, default
 "default"; both need results.json). Each progressive run is paired with the short run and the baseline of the same
 seed (and budget) in the same folder, so seeds trained by different commands, on different days, can be put
-together. Prints, per budget, every seed's margin in points and their mean ± std; --out writes the same text.
-A seed and budget found in two folders is an error naming both: a mean must count each run once.
+together. A folder without that seed's baseline borrows it from another folder that trained the same data with the
+same settings (the baseline does not depend on the budget, so one baseline serves all three); the table names
+each borrowed one. Prints, per budget, every seed's margin in points and their mean ± std; --out writes the same
+text. A seed and budget found in two folders is an error naming both: a mean must count each run once.
 """
 import argparse
 import os
@@ -33,9 +35,15 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+# the settings of a results.json's "args" that a baseline's training depends on (the budget and recipe do not)
+BASELINE_SETTINGS = ("dataset", "num_epochs", "width", "batch_size", "lr", "warmup_epochs", "train_subset",
+                     "test_subset", "val_split", "zero_init_residual")
+
+
 def folder_runs(folder, recipe="default"):
-    """[(method, budget, seed, summary)] of one result folder; method is progressive, short or baseline.
-    UserError naming the fix when the folder holds no results.json, or (ablations) not the recipe asked for."""
+    """({setting: value} of BASELINE_SETTINGS, [(method, budget, seed, summary)]) of one result folder; method is
+    progressive, short or baseline. UserError naming the fix when the folder holds no results.json, or
+    (ablations) not the recipe asked for."""
     path = os.path.join(folder, "results.json")
     if not os.path.isfile(path):
         raise UserError(f"{folder}: no results.json; give folders that bench/frontier.py or bench/ablations.py "
@@ -45,8 +53,9 @@ def folder_runs(folder, recipe="default"):
     except (OSError, ValueError) as exc:  # ValueError: not JSON (a file cut short, another format)
         raise UserError(f"{path}: not readable as JSON ({exc}); run the command that wrote it again") from exc
     results = results if isinstance(results, dict) else {}
+    settings = {k: (results.get("args") or {}).get(k) for k in BASELINE_SETTINGS}
     if results.get("kind") == FRONTIER_KIND:
-        return [(r["method"], float(r["budget"]), int(r["seed"]), r["summary"]) for r in results["runs"]]
+        return settings, [(r["method"], float(r["budget"]), int(r["seed"]), r["summary"]) for r in results["runs"]]
     runs, budget = results.get("runs"), (results.get("args") or {}).get("budget")
     if not isinstance(runs, dict) or budget is None:
         raise UserError(f"{path}: neither a bench/frontier.py nor a bench/ablations.py results.json")
@@ -54,21 +63,38 @@ def folder_runs(folder, recipe="default"):
         raise UserError(f"{folder}: no runs of recipe {recipe!r} (it has {', '.join(sorted(runs))}); "
                         "name the progressive one with --recipe")
     method = {recipe: "progressive", "short": "short", "baseline": "baseline"}
-    return [(method[name], 1.0 if name == "baseline" else float(budget), int(seed), summary)
-            for name, by_seed in runs.items() if name in method for seed, summary in by_seed.items()]
+    return settings, [(method[name], 1.0 if name == "baseline" else float(budget), int(seed), summary)
+                      for name, by_seed in runs.items() if name in method for seed, summary in by_seed.items()]
+
+
+def borrowed_baseline(seed, summary, settings, folder, baselines):
+    """(summary, folder) of the one baseline in baselines ({folder: (settings, {seed: summary})}) that trained
+    the same data (its data digest, where recorded) with the same settings as a progressive run of seed in
+    folder, which has none; None when there is none. Two such baselines in different folders are a UserError:
+    which one to compare with would be a choice the table could not show."""
+    found = [(s[seed], other) for other, (theirs, s) in baselines.items()
+             if other != folder and seed in s and theirs == settings
+             and s[seed].get("data_sha1") == summary.get("data_sha1")]
+    if len(found) > 1:
+        raise UserError(f"seed {seed} of {folder} has no baseline of its own, and {found[0][1]} and {found[1][1]} "
+                        "both hold one trained the same way; give only one of them")
+    return found[0] if found else None
 
 
 def gather(folders, recipe="default"):
-    """{budget: {seed: {"progressive"|"short"|"baseline": summary}}} over the folders, each progressive run with
-    the short run and baseline of its own folder; a progressive seed and budget in two folders is a UserError."""
-    out, where = {}, {}
-    for folder in folders:
+    """({budget: {seed: {"progressive"|"short"|"baseline": summary}}}, {(budget, seed): folder of a borrowed
+    baseline}) over the folders, each progressive run with the short run and baseline of its own folder, or a
+    baseline borrowed from another (borrowed_baseline); a progressive seed and budget in two folders is a
+    UserError."""
+    read = {folder: folder_runs(folder, recipe) for folder in folders}
+    baselines = {folder: (settings, {seed: s for method, _, seed, s in runs if method == "baseline"})
+                 for folder, (settings, runs) in read.items()}
+    out, where, borrowed = {}, {}, {}
+    for folder, (settings, runs) in read.items():
         here = {}
-        runs = folder_runs(folder, recipe)
-        baselines = {seed: s for method, _, seed, s in runs if method == "baseline"}
         for method, budget, seed, summary in runs:
             if method != "baseline":
-                here.setdefault((budget, seed), {"baseline": baselines[seed]} if seed in baselines else {})[method] = summary
+                here.setdefault((budget, seed), {})[method] = summary
         for (budget, seed), arms in here.items():
             if "progressive" not in arms:
                 continue
@@ -76,8 +102,13 @@ def gather(folders, recipe="default"):
                 raise UserError(f"budget {budget:g} seed {seed}: progressive runs in both {where[budget, seed]} "
                                 f"and {folder}; give each seed and budget once")
             where[budget, seed] = folder
+            own = baselines[folder][1]
+            if seed in own:
+                arms["baseline"] = own[seed]
+            elif (found := borrowed_baseline(seed, arms["progressive"], settings, folder, baselines)) is not None:
+                arms["baseline"], borrowed[budget, seed] = found
             out.setdefault(budget, {})[seed] = arms
-    return out
+    return out, borrowed
 
 
 def _accuracy(summary, metric):
@@ -113,18 +144,33 @@ def margins_table(rows):
     return "\n".join(lines)
 
 
+def borrowed_lines(borrowed):
+    """Markdown lines naming each baseline a seed borrowed from another folder, and at which budgets."""
+    by_source = {}
+    for (budget, seed), folder in sorted(borrowed.items()):
+        by_source.setdefault((seed, folder), []).append(f"{budget:g}")
+    return [f"- seed {seed}: the baseline of {folder} (budget {', '.join(budgets)}; its own folder has none)"
+            for (seed, folder), budgets in sorted(by_source.items())]
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
-        rows = margins(gather(args.folders, args.recipe), METRICS[args.metric])
+        gathered, borrowed = gather(args.folders, args.recipe)
+        rows = margins(gathered, METRICS[args.metric])
         if not rows:
             raise UserError(f"no progressive runs in {', '.join(args.folders)}")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     command = "python bench/margins.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    pairing = ("each seed paired within its folder" if not borrowed else
+               "each seed paired within its folder, a baseline borrowed where the folder has none (listed below)")
     text = (f"Progressive ({args.recipe} in ablation folders) minus short and minus the baseline, {args.metric} "
-            f"accuracy, each seed paired within its folder; command: {command}\n\n{margins_table(rows)}\n")
+            f"accuracy, {pairing}; command: {command}\n\n{margins_table(rows)}\n")
+    if borrowed:
+        text += "\nBaselines borrowed (same data and settings, trained by another command):\n" + \
+            "\n".join(borrowed_lines(borrowed)) + "\n"
     print(text)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -6,8 +6,8 @@ import pytest
 from bench_support import load_bench
 
 
-def _summary(name, test, val=None):
-    return dict(exp_name=name, test_acc=test, val_acc=val)
+def _summary(name, test, val=None, data="d"):
+    return dict(exp_name=name, test_acc=test, val_acc=val, data_sha1=data)
 
 
 def _frontier(folder, runs):
@@ -19,11 +19,14 @@ def _frontier(folder, runs):
     return str(folder)
 
 
-def _ablations(folder, budget, runs):
-    """A bench/ablations.py results.json: runs are {recipe: {seed: test accuracy}} (seeds as JSON keys: strings)."""
+def _ablations(folder, budget, runs, lr=0.2, data="d"):
+    """A bench/ablations.py results.json: runs are {recipe: {seed: test accuracy}} (seeds as JSON keys: strings),
+    all trained on the data of digest data."""
     folder.mkdir(parents=True)
-    (folder / "results.json").write_text(json.dumps(dict(args=dict(budget=budget), table={}, warnings=[], runs={
-        name: {str(s): _summary(f"{name}_s{s}", acc) for s, acc in by_seed.items()} for name, by_seed in runs.items()})))
+    (folder / "results.json").write_text(json.dumps(dict(args=dict(budget=budget, lr=lr, num_epochs=100), table={},
+                                                         warnings=[], runs={
+        name: {str(s): _summary(f"{name}_s{s}", acc, data=data) for s, acc in by_seed.items()}
+        for name, by_seed in runs.items()})))
     return str(folder)
 
 
@@ -82,5 +85,27 @@ def test_margins_compare_on_validation_when_asked(bench, tmp_path):
     (folder / "results.json").write_text(json.dumps(dict(kind="frontier", runs=[
         dict(method="progressive", budget=0.45, seed=0, path="p", summary=_summary("p", 70.0, val=81.0)),
         dict(method="short", budget=0.45, seed=0, path="s", summary=_summary("s", 75.0, val=80.0))])))
-    rows = bench.margins(bench.gather([str(folder)]), "val_acc")
+    rows = bench.margins(bench.gather([str(folder)])[0], "val_acc")
     assert rows == [(0.45, [(0, 1.0, None)])]
+
+
+def test_a_folder_without_a_baseline_borrows_the_one_trained_on_the_same_data_with_the_same_settings(bench, tmp_path,
+                                                                                                    capsys):
+    base = _ablations(tmp_path / "base", 0.3, {"default": {3: 80.0}, "short": {3: 79.0}, "baseline": {3: 84.0, 4: 85.0}})
+    mid = _ablations(tmp_path / "mid", 0.45, {"default": {3: 83.5, 4: 83.0}, "short": {3: 82.0, 4: 82.5}})
+    other_data = _ablations(tmp_path / "od", 0.6, {"default": {3: 84.5}, "short": {3: 84.0}}, data="e")
+    other_lr = _ablations(tmp_path / "ol", 0.6, {"default": {4: 84.0}, "short": {4: 83.0}}, lr=0.1)
+    gathered, borrowed = bench.gather([base, mid, other_data, other_lr])
+    assert borrowed == {(0.45, 3): base, (0.45, 4): base}  # not base's own seed 3 at 0.3, nor other data or lr
+    assert gathered[0.45][3]["baseline"]["test_acc"] == 84.0 and gathered[0.45][4]["baseline"]["test_acc"] == 85.0
+    assert "baseline" not in gathered[0.6][3] and "baseline" not in gathered[0.6][4]
+    assert bench.main([base, mid, other_data, other_lr]) == 0
+    out = capsys.readouterr().out
+    assert "| 0.45 | 2 | s3 +1.50, s4 +0.50 | +1.00 ± 0.71 | s3 -0.50, s4 -2.00 | -1.25 ± 1.06 |" in out
+    assert f"- seed 3: the baseline of {base} (budget 0.45; its own folder has none)" in out
+    assert "a baseline borrowed where the folder has none" in out
+
+    twin = _ablations(tmp_path / "twin", 0.3, {"default": {}, "short": {}, "baseline": {3: 84.5}})
+    assert bench.main([base, mid, twin]) == 2  # which of two baselines to compare with is not for the table to pick
+    err = capsys.readouterr().err
+    assert f"seed 3 of {mid}" in err and base in err and twin in err
