@@ -26,7 +26,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.errors import UserError  # noqa: E402
 from lib.training.loop import train  # noqa: E402
 from lib.records import write_text  # noqa: E402
-from budget import add_shared_arguments, check_settings, finished_run, folder_name, matched_time, mean_std as stats, mixed_machine_warnings, parse_seeds, report_warnings, result_folder, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_shared_arguments, check_settings, command_line, finished_run, folder_name, matched_time, mean_std as stats, mixed_machine_warnings, parse_seeds, report_warnings, result_folder, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 # name -> flags of lib.train on top of the shared settings; "baseline" is implied. Recipes other than "default"
 # (the library's defaults, whatever they are) spell out schedule, reg_start and early_cap, so a name keeps its
@@ -246,8 +246,7 @@ def main(argv=None):
     header = (f"{compared}; {timing}; {args.dataset}, width {args.width}, baseline {args.num_epochs} epochs, "
               f"train_subset {args.train_subset or 'all'}, batch {args.batch_size}, lr {args.lr:g}, warm-up "
               f"{args.warmup_epochs:g} epochs{start_note(args)}; "
-              "command: python "
-              f"bench/ablations.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+              f"command: {command_line('ablations.py', argv)}")
     warnings = baseline_speed_warnings((f"seed {k} {name}", s, args.budget, base.get(k, {}).get("train_time_s"))
                                        for name, by_seed in runs.items() if name != "baseline"
                                        for k, s in by_seed.items())

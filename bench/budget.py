@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 import statistics
 import sys
 
@@ -99,6 +100,12 @@ def add_shared_arguments(p, val_help):
     p.add_argument("--eval_every", type=int, default=TrainConfig.eval_every,
                    help="epochs between test/validation evaluations (always at a run's end; the tables use only the "
                         "end's): on a CPU evaluation can take as long as a low-resolution epoch's training")
+
+
+def command_line(script, argv=None):
+    """'python bench/SCRIPT ARGS' as a shell reads it back (an empty or spaced argument quoted): the command a
+    table's header gives to regenerate it. argv None: this process's own arguments."""
+    return "python " + shlex.join([f"bench/{script}", *(sys.argv[1:] if argv is None else argv)])
 
 
 def parse_seeds(text):
@@ -400,8 +407,7 @@ def main(argv=None):
         return 2
     text, stats = table(results, args.budget)
     header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budget {args.budget:g}, "
-              f"train_subset {args.train_subset or 'all'}, seeds {args.seeds}, command: python bench/budget.py "
-              + " ".join(argv if argv is not None else sys.argv[1:]))
+              f"train_subset {args.train_subset or 'all'}, seeds {args.seeds}, command: " + command_line("budget.py", argv))
     base = {s["seed"]: s["train_time_s"] for s in results.get("no", [])}
     warnings = baseline_speed_warnings((f"seed {s['seed']} arm {arm}", s, args.budget, base.get(s["seed"]))
                                        for arm in arms if arm != "no" for s in results[arm])

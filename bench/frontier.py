@@ -32,7 +32,7 @@ from lib.errors import UserError  # noqa: E402
 from lib.reporting.plots import plot_frontier, save_figure  # noqa: E402
 from lib.records import write_text  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import add_run_arguments, arm_settings, check_settings, finished_run, machines_of, mean_std, mixed_machine_warnings, parse_seeds, report_warnings, result_folder, reuse_run, run_arm, settings_suffix, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
+from budget import add_run_arguments, arm_settings, check_settings, command_line, finished_run, machines_of, mean_std, mixed_machine_warnings, parse_seeds, report_warnings, result_folder, reuse_run, run_arm, settings_suffix, start_note, baseline_speed_warnings, unstable_start_warnings  # noqa: E402  (bench/budget.py, beside this script)
 
 METHODS = {"no": "baseline", "yes": "progressive", "short": "short"}  # algo -> method name in tables and figures
 DEFAULT_BUDGETS = "0.3,0.45,0.6"  # fractions of the baseline's training time
@@ -240,8 +240,7 @@ def main(argv=None):
               f"device {device}; progressive arms get "
               + ("budget x the same seed's measured baseline time (--match_time)" if args.match_time else
                  "--budget (a fraction of the baseline's time as the run estimates it, --budget_base)")
-              + "; command: python bench/frontier.py "
-              + " ".join(argv if argv is not None else sys.argv[1:]))
+              + "; command: " + command_line("frontier.py", argv))
     warnings = speed_drift(records) + unstable_start_warnings(
         (f"seed {r['seed']} {r['method']} budget {r['budget']:g}", r["path"], r["summary"]) for r in records)
     warnings += mixed_machine_warnings((f"seed {r['seed']} {r['method']} budget {r['budget']:g}", r["path"])

@@ -6,8 +6,8 @@ FOLDER: a bench/frontier.py folder (its progressive arm) or a bench/ablations.py
 "default"; both need results.json). Each progressive run is paired with the short run and the baseline of the same
 seed (and budget) in the same folder, so seeds trained by different commands, on different days, can be put
 together. A folder without that seed's baseline borrows it from another folder that trained the same data with the
-same settings (the baseline does not depend on the budget, so one baseline serves all three); the table names
-each borrowed one. Prints, per budget, every seed's margin in points and their mean ± std; --out writes the same
+same settings (the baseline does not depend on the budget, so one baseline serves every budget; a folder of
+baselines alone, from bench/ablations.py --recipes "", lends them); the table names each borrowed one. Prints, per budget, every seed's margin in points and their mean ± std; --out writes the same
 text. A seed and budget found in two folders is an error naming both: a mean must count each run once.
 """
 import argparse
@@ -20,7 +20,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]  # the repo (lib) and bench/ (budge
 from lib.errors import UserError  # noqa: E402
 from lib.records import read_json, write_text  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
-from budget import mean_pm  # noqa: E402  (bench/budget.py, beside this script)
+from budget import command_line, mean_pm  # noqa: E402  (bench/budget.py, beside this script)
 
 METRICS = {"test": "test_acc", "val": "val_acc"}
 
@@ -59,7 +59,7 @@ def folder_runs(folder, recipe="default"):
     runs, budget = results.get("runs"), (results.get("args") or {}).get("budget")
     if not isinstance(runs, dict) or budget is None:
         raise UserError(f"{path}: neither a bench/frontier.py nor a bench/ablations.py results.json")
-    if recipe not in runs:
+    if recipe not in runs and set(runs) != {"baseline"}:  # a folder of baselines alone lends them (gather)
         raise UserError(f"{folder}: no runs of recipe {recipe!r} (it has {', '.join(sorted(runs))}); "
                         "name the progressive one with --recipe")
     method = {recipe: "progressive", "short": "short", "baseline": "baseline"}
@@ -163,7 +163,7 @@ def main(argv=None):
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    command = "python bench/margins.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("margins.py", argv)
     pairing = ("each seed paired within its folder" if not borrowed else
                "each seed paired within its folder, a baseline borrowed where the folder has none (listed below)")
     text = (f"Progressive ({args.recipe} in ablation folders) minus short and minus the baseline, {args.metric} "

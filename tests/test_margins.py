@@ -91,21 +91,29 @@ def test_margins_compare_on_validation_when_asked(bench, tmp_path):
 
 def test_a_folder_without_a_baseline_borrows_the_one_trained_on_the_same_data_with_the_same_settings(bench, tmp_path,
                                                                                                     capsys):
-    base = _ablations(tmp_path / "base", 0.3, {"default": {3: 80.0}, "short": {3: 79.0}, "baseline": {3: 84.0, 4: 85.0}})
+    base = _ablations(tmp_path / "base", 0.3, {"default": {3: 80.0}, "short": {3: 79.0}, "baseline": {3: 84.0}})
+    alone = _ablations(tmp_path / "alone", 0.5, {"baseline": {4: 85.0}})  # bench/ablations.py --recipes ""
     mid = _ablations(tmp_path / "mid", 0.45, {"default": {3: 83.5, 4: 83.0}, "short": {3: 82.0, 4: 82.5}})
     other_data = _ablations(tmp_path / "od", 0.6, {"default": {3: 84.5}, "short": {3: 84.0}}, data="e")
     other_lr = _ablations(tmp_path / "ol", 0.6, {"default": {4: 84.0}, "short": {4: 83.0}}, lr=0.1)
-    gathered, borrowed = bench.gather([base, mid, other_data, other_lr])
-    assert borrowed == {(0.45, 3): base, (0.45, 4): base}  # not base's own seed 3 at 0.3, nor other data or lr
+    gathered, borrowed = bench.gather([base, alone, mid, other_data, other_lr])
+    assert borrowed == {(0.45, 3): base, (0.45, 4): alone}  # not base's own seed 3 at 0.3, nor other data or lr
     assert gathered[0.45][3]["baseline"]["test_acc"] == 84.0 and gathered[0.45][4]["baseline"]["test_acc"] == 85.0
     assert "baseline" not in gathered[0.6][3] and "baseline" not in gathered[0.6][4]
-    assert bench.main([base, mid, other_data, other_lr]) == 0
+    assert bench.main([base, alone, mid, other_data, other_lr]) == 0
     out = capsys.readouterr().out
     assert "| 0.45 | 2 | s3 +1.50, s4 +0.50 | +1.00 ± 0.71 | s3 -0.50, s4 -2.00 | -1.25 ± 1.06 |" in out
     assert f"- seed 3: the baseline of {base} (budget 0.45; its own folder has none)" in out
+    assert f"- seed 4: the baseline of {alone} (budget 0.45; its own folder has none)" in out
     assert "a baseline borrowed where the folder has none" in out
 
     twin = _ablations(tmp_path / "twin", 0.3, {"default": {}, "short": {}, "baseline": {3: 84.5}})
     assert bench.main([base, mid, twin]) == 2  # which of two baselines to compare with is not for the table to pick
     err = capsys.readouterr().err
     assert f"seed 3 of {mid}" in err and base in err and twin in err
+
+
+def test_the_command_a_header_gives_reads_back_as_it_was_typed(bench):
+    """An empty argument (bench/ablations.py --recipes '': the baseline alone) or one with a space survives."""
+    assert (bench.command_line("ablations.py", ["--recipes", "", "--tag", "a b", "--seeds", "0,1"])
+            == "python bench/ablations.py --recipes '' --tag 'a b' --seeds 0,1")

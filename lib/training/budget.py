@@ -63,6 +63,12 @@ SPEED_TOLERANCE = 1.5  # a stage that trained this many times faster or slower t
 MIN_JUDGED_S = 0.5  # a stage that trained less than this is too brief to compare with its calibration
 
 
+def trained_speed(images, busy_s):
+    """Images per second of a stretch of training (busy_s: its seconds, captures excluded); None when it trained
+    nothing or for less than MIN_JUDGED_S: too brief to judge a speed from."""
+    return images / busy_s if images and busy_s >= MIN_JUDGED_S else None
+
+
 def rebased_budget(plan, budget, num_epochs, n_train, images, busy_s, tolerance=SPEED_TOLERANCE):
     """--budget re-estimated from training: the baseline's seconds at the speed the full-size stage has kept so far.
 
@@ -76,10 +82,11 @@ def rebased_budget(plan, budget, num_epochs, n_train, images, busy_s, tolerance=
     "baseline_s", "budget_s", "train_budget_s"}, or None before the stage has trained a whole epoch's images
     (or MIN_JUDGED_S): too little to estimate from.
     """
-    if images < n_train or busy_s < MIN_JUDGED_S:
+    measured = trained_speed(images, busy_s)
+    if images < n_train or measured is None:
         return None
     planned = plan["images_per_s"][-1]
-    ips = min(max(images / busy_s, planned / tolerance), planned * tolerance)
+    ips = min(max(measured, planned / tolerance), planned * tolerance)
     base_s = baseline_seconds(num_epochs, n_train, ips) + plan["capture_s"][-1]
     total_s = budget * base_s
     return dict(images_per_s=ips, baseline_s=base_s, budget_s=total_s, train_budget_s=total_s - plan["calibration_s"])
@@ -91,8 +98,8 @@ def speed_vs_plan(planned_images_per_s, stage_records):
     None for a stage that trained too briefly to judge."""
     out = []
     for ips, st in zip(planned_images_per_s, stage_records):
-        busy = st["seconds"] - st["capture_s"]
-        out.append(st["images"] / busy / ips if st["images"] and busy >= MIN_JUDGED_S and ips > 0 else None)
+        measured = trained_speed(st["images"], st["seconds"] - st["capture_s"])
+        out.append(measured / ips if measured is not None and ips > 0 else None)
     return out
 
 
