@@ -407,7 +407,8 @@ def main(argv=None):
         return 2
     text, stats = table(results, args.budget)
     header = (f"{args.dataset}, width {args.width}, {args.num_epochs} baseline epochs, budget {args.budget:g}, "
-              f"train_subset {args.train_subset or 'all'}, seeds {args.seeds}, command: " + command_line("budget.py", argv))
+              f"train_subset {args.train_subset or 'all'}, seeds {args.seeds}, command: "
+              + command_line("budget.py", argv))
     base = {s["seed"]: s["train_time_s"] for s in results.get("no", [])}
     warnings = baseline_speed_warnings((f"seed {s['seed']} arm {arm}", s, args.budget, base.get(s["seed"]))
                                        for arm in arms if arm != "no" for s in results[arm])

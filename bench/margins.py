@@ -7,8 +7,9 @@ FOLDER: a bench/frontier.py folder (its progressive arm) or a bench/ablations.py
 seed (and budget) in the same folder, so seeds trained by different commands, on different days, can be put
 together. A folder without that seed's baseline borrows it from another folder that trained the same data with the
 same settings (the baseline does not depend on the budget, so one baseline serves every budget; a folder of
-baselines alone, from bench/ablations.py --recipes "", lends them); the table names each borrowed one. Prints, per budget, every seed's margin in points and their mean ± std; --out writes the same
-text. A seed and budget found in two folders is an error naming both: a mean must count each run once.
+baselines alone, from bench/ablations.py --recipes "", lends them); the table names each borrowed one. Prints,
+per budget, every seed's margin in points and their mean ± std; --out writes the same text. A seed and budget
+found in two folders is an error naming both: a mean must count each run once.
 """
 import argparse
 import os
@@ -53,10 +54,11 @@ def folder_runs(folder, recipe="default"):
     except (OSError, ValueError) as exc:  # ValueError: not JSON (a file cut short, another format)
         raise UserError(f"{path}: not readable as JSON ({exc}); run the command that wrote it again") from exc
     results = results if isinstance(results, dict) else {}
-    settings = {k: (results.get("args") or {}).get(k) for k in BASELINE_SETTINGS}
+    args = results.get("args") or {}
+    settings = {k: args.get(k) for k in BASELINE_SETTINGS}
     if results.get("kind") == FRONTIER_KIND:
         return settings, [(r["method"], float(r["budget"]), int(r["seed"]), r["summary"]) for r in results["runs"]]
-    runs, budget = results.get("runs"), (results.get("args") or {}).get("budget")
+    runs, budget = results.get("runs"), args.get("budget")
     if not isinstance(runs, dict) or budget is None:
         raise UserError(f"{path}: neither a bench/frontier.py nor a bench/ablations.py results.json")
     if recipe not in runs and set(runs) != {"baseline"}:  # a folder of baselines alone lends them (gather)
