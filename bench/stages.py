@@ -20,7 +20,7 @@ from lib.errors import UserError  # noqa: E402
 from lib.records import read_json, read_jsonl, write_text  # noqa: E402
 from lib.reporting.results_files import FRONTIER_KIND  # noqa: E402
 from lib.reporting.stages import stage_ends  # noqa: E402
-from budget import mean_pm  # noqa: E402  (bench/budget.py, beside this script)
+from budget import command_line, mean_pm  # noqa: E402  (bench/budget.py, beside this script)
 
 
 def progressive_runs(folder):
@@ -71,7 +71,7 @@ def main(argv=None):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         text = (f"Where each stage of the progressive runs in {folder} ended (mean ± std over seeds); test "
-                f"accuracy is measured at full size; command: python bench/stages.py {folder}\n\n{table}\n")
+                f"accuracy is measured at full size; command: {command_line('stages.py', [folder])}\n\n{table}\n")
         print(text)
         write_text(os.path.join(folder, "stages.md"), text)
     return 0
