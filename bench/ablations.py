@@ -142,6 +142,16 @@ def pm(mean_std, fmt="{:.2f}"):
     return "–" if math.isnan(mean) else f"{fmt.format(mean)} ± {fmt.format(std).lstrip('+')}"
 
 
+def timing_note(args, names):
+    """How the table's arms were given their time: its header's words for the recipes `names` under `args`."""
+    if not names:
+        return "the baseline alone (no --recipes), so no budget applies"
+    if args.calibrated or args.no_baseline:
+        return "progressive arms get --budget (of the baseline's time as the run estimates it)"
+    return (f"progressive arms get {args.budget:g} x the measured time of the same seed's baseline as --time_budget; "
+            f"short trains {args.budget:g} x the epochs")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -237,9 +247,7 @@ def main(argv=None):
         lines.append(f"| {name} | {flags} | {'1' if name == 'baseline' else f'{args.budget:g}'} | {len(by_seed)} | "
                      f"{pm(acc)} | {pm(d_base, '{:+.2f}')} | {pm(d_short, '{:+.2f}')} | {pm(seconds, '{:.1f}')} | "
                      f"{pm(ratio, '{:.3f}')} | {epochs[0]:.1f} |")
-    timing = ("progressive arms get --budget (of the baseline's time as the run estimates it)" if args.calibrated or
-              args.no_baseline else f"progressive arms get {args.budget:g} x the measured time of the same seed's "
-              f"baseline as --time_budget; short trains {args.budget:g} x the epochs")
+    timing = timing_note(args, names)
     compared = (f"recipes compared on validation accuracy ({args.val_split} class-balanced training images held "
                 f"out; test accuracy in results.json)" if args.val_split else
                 "recipes compared on TEST accuracy (no --val_split): not a fair basis for choosing one")

@@ -343,6 +343,11 @@ def test_ablations_compare_recipes_on_the_validation_split(cifar_root, tmp_path,
     finally:
         bench.RECIPES["short"] = dict(algo="short")
     assert "other settings (label_smoothing=0.1, here 0.0)" in capsys.readouterr().err
+    # the header says how arms got their time, and that no budget applies to a baselines-only table
+    timed = bench.parse_args(["--budget", "0.3"])
+    assert bench.timing_note(timed, ["short"]).startswith("progressive arms get 0.3 x the measured time")
+    assert bench.timing_note(bench.parse_args(["--calibrated"]), ["short"]).startswith("progressive arms get --budget")
+    assert bench.timing_note(timed, []) == "the baseline alone (no --recipes), so no budget applies"
     # a column with nothing to compare with (--no_baseline) reads '–', not nan
     assert bench.pm((float("nan"), float("nan"))) == "–"
     assert bench.pm((1.5, 0.25), "{:+.2f}") == "+1.50 ± 0.25"
